@@ -1,0 +1,11 @@
+export { Arena, REGION_ALIGN, type ArenaOptions, type ArenaRegion, type ScanResult } from './arena.js';
+export {
+  bitmapBytes,
+  bitRuns,
+  countPresent,
+  presentRuns,
+  scanPages,
+  sharedArena,
+  zeroRuns,
+  type PageRun,
+} from './scanner.js';
