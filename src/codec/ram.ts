@@ -1,0 +1,81 @@
+// RAM section records: block list, MappedRamHeader, page records (spec/format.md §3).
+import { MAPPED_RAM_HDR_VERSION, MAPPED_RAM_HEADER_SIZE, RamFlag } from '../format/constants.js';
+import { FormatError, hex } from '../format/errors.js';
+import type { Cursor } from '../io/cursor.js';
+import type { ByteWriter } from './byte-writer.js';
+
+export interface MappedRamHeader {
+  version: number;
+  pageSize: number;
+  /** Absolute file offset of the block's bitmap. */
+  bitmapOffset: number;
+  /** Absolute file offset of page 0 of the block. */
+  pagesOffset: number;
+}
+
+/** One RAMBlock entry of the MEM_SIZE record. */
+export interface RamBlockEntry {
+  idstr: string;
+  usedLength: number;
+  /** Absolute offset of the entry's length byte. */
+  entryOffset: number;
+  /** Guest-physical base, present when x-ignore-shared is on. */
+  mrAddr: number | null;
+  /** The 28-byte header and where it starts; null in a plain stream. */
+  mappedRam: (MappedRamHeader & { headerOffset: number }) | null;
+}
+
+export async function readMappedRamHeader(c: Cursor, idstr: string): Promise<MappedRamHeader> {
+  const at = c.offset;
+  await c.need(MAPPED_RAM_HEADER_SIZE, `mapped-ram header of block ${JSON.stringify(idstr)}`);
+  const version = c.u32();
+  if (version > MAPPED_RAM_HDR_VERSION) throw new FormatError(at, `mapped-ram header version ${MAPPED_RAM_HDR_VERSION}`, String(version));
+  const pageSize = c.u64('page size');
+  if (pageSize < 512 || pageSize > 1 << 30 || (pageSize & (pageSize - 1)) !== 0) {
+    throw new FormatError(at + 4, 'a power-of-two page size between 512 and 1 GiB', String(pageSize));
+  }
+  const bitmapOffset = c.u64('bitmap offset');
+  const pagesOffset = c.u64('pages offset');
+  return { version, pageSize, bitmapOffset, pagesOffset };
+}
+
+export function writeMappedRamHeader(w: ByteWriter, h: MappedRamHeader): void {
+  w.u32(h.version).u64(h.pageSize).u64(h.bitmapOffset).u64(h.pagesOffset);
+}
+
+/** The be64 word that starts every RAM record: high bits an address or size, low bits flags. */
+export interface RamWord {
+  at: number;
+  addr: number;
+  flags: number;
+}
+
+const TWO32 = 0x1_0000_0000;
+
+export async function readRamWord(c: Cursor, pageSize: number): Promise<RamWord> {
+  const at = c.offset;
+  await c.need(8, 'RAM record address and flags');
+  // The flags live in the low log2(TPS) bits, below 2^32: split without a float round trip.
+  const hi = c.u32();
+  const lo = c.u32();
+  if (hi >= 0x20_0000) throw new FormatError(at, 'RAM record address below 2^53', hex((BigInt(hi) << 32n) | BigInt(lo)));
+  const mask = pageSize - 1;
+  return { at, addr: hi * TWO32 + ((lo & ~mask) >>> 0), flags: lo & mask };
+}
+
+export function writeRamWord(w: ByteWriter, addr: number, flags: number): void {
+  w.u64(addr + flags);
+}
+
+const UNSUPPORTED_FLAGS: Array<[number, string]> = [
+  [RamFlag.XBZRLE, 'XBZRLE pages'],
+  [RamFlag.HOOK, 'RDMA hook records'],
+  [RamFlag.COMPRESS_PAGE, 'compressed pages (removed in QEMU 9.1)'],
+  [RamFlag.FULL, 'the obsolete FULL flag'],
+];
+
+export function rejectUnsupportedFlags(w: RamWord): void {
+  for (const [flag, what] of UNSUPPORTED_FLAGS) {
+    if (w.flags & flag) throw new FormatError(w.at, `RAM record flags mram can read (found ${what})`, hex(w.flags));
+  }
+}

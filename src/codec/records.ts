@@ -1,0 +1,249 @@
+// Decodes a migration stream into typed records, one at a time (the core every reader builds on).
+import {
+  CAPABILITY_MAPPED_RAM,
+  CAPABILITY_X_IGNORE_SHARED,
+  QEMU_VM_FILE_MAGIC,
+  QEMU_VM_FILE_VERSION,
+  QEMU_VM_FILE_VERSION_COMPAT,
+  RAM_SECTION_IDSTR,
+  RAM_SECTION_VERSION,
+  RamFlag,
+  RecordType,
+} from '../format/constants.js';
+import { FormatError, hex } from '../format/errors.js';
+import { MAX_BUFFERED_RECORD, type Cursor } from '../io/cursor.js';
+import { readConfiguration, targetPageSize, type Configuration } from './configuration.js';
+import { readMappedRamHeader, readRamWord, rejectUnsupportedFlags, type RamBlockEntry } from './ram.js';
+import { readCommand, readFooter, readFullHeader, SECTION_KIND_OF, type Command, type SectionHeader } from './section.js';
+import { locateVmdesc, parseVmdesc, payloadSize, type LocatedVmdesc } from './vmdesc.js';
+
+export type MigrationRecord =
+  | { type: 'header'; offset: number; version: number }
+  | { type: 'configuration'; offset: number; length: number; config: Configuration }
+  | { type: 'command'; offset: number; command: Command }
+  /** A section begins; its payload records follow, then `section-footer`. */
+  | { type: 'section'; offset: number; header: SectionHeader }
+  | { type: 'ram-mem-size'; offset: number; total: number }
+  | { type: 'ram-block'; offset: number; entry: RamBlockEntry }
+  /** `data` is a view valid until the next record (only with `pageData`). */
+  | { type: 'ram-page'; offset: number; block: RamBlockEntry; pageIndex: number; dataOffset: number; data: Uint8Array | null }
+  | { type: 'ram-zero'; offset: number; block: RamBlockEntry; pageIndex: number; fill: number }
+  | { type: 'ram-flush'; offset: number }
+  | { type: 'ram-eos'; offset: number }
+  /** Payload of a FULL device section, sized by the vmdesc; `data` only with `deviceData`. */
+  | { type: 'device-state'; offset: number; length: number; header: SectionHeader; data: Uint8Array | null }
+  /** Footer consumed; the section spans [sectionOffset, offset + 5). */
+  | { type: 'section-footer'; offset: number; sectionOffset: number; header: SectionHeader }
+  | { type: 'eof'; offset: number }
+  | { type: 'vmdesc'; offset: number; length: number; vmdesc: LocatedVmdesc }
+  /** Bytes after the vmdesc (QEMU never writes any). */
+  | { type: 'trailing'; offset: number; length: number }
+  /** Parsing cannot go on without guessing (e.g. no vmdesc to size a device): the walk ends here. */
+  | { type: 'stop'; offset: number; reason: string };
+
+export interface ReadRecordsOptions {
+  /** Hand out page data views with `ram-page` records (else page data is skipped). */
+  pageData?: boolean;
+  /** Hand out device payloads with `device-state` records. */
+  deviceData?: boolean;
+  /**
+   * The vmdesc, when the caller located it already (e.g. from the end of a file); null = the file
+   * has none. Left undefined, the rest of the input is buffered at the first device section to find it.
+   */
+  vmdesc?: LocatedVmdesc | null;
+  /** Total input size when known (for the lazy vmdesc search on files). */
+  inputSize?: number;
+}
+
+export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): AsyncGenerator<MigrationRecord, void, undefined> {
+  const start = c.offset;
+  await c.need(8, 'QEMU migration file header');
+  const magic = c.u32();
+  if (magic !== QEMU_VM_FILE_MAGIC) throw new FormatError(start, 'QEMU migration magic "QEVM" (0x5145564d)', hex(magic));
+  const version = c.u32();
+  if (version === QEMU_VM_FILE_VERSION_COMPAT) throw new FormatError(start + 4, 'stream version 3 (version 2 is obsolete)', '2');
+  if (version !== QEMU_VM_FILE_VERSION) throw new FormatError(start + 4, 'stream version 3', String(version));
+  yield { type: 'header', offset: start, version };
+
+  let config: Configuration | null = null;
+  let pageSize = targetPageSize(null);
+  let mappedRam = false;
+  let ignoreShared = false;
+  const sections = new Map<number, SectionHeader>();
+  const blocks = new Map<string, RamBlockEntry>();
+  let vmdesc = opts.vmdesc;
+  let deviceIndex = 0;
+
+  for (;;) {
+    const at = c.offset;
+    const type = await c.readU8('a record type');
+    if (type === RecordType.Configuration) {
+      if (at !== start + 8) throw new FormatError(at, 'the configuration section only right after the file header');
+      config = await readConfiguration(c);
+      pageSize = targetPageSize(config);
+      mappedRam = config.capabilities?.includes(CAPABILITY_MAPPED_RAM) ?? false;
+      ignoreShared = config.capabilities?.includes(CAPABILITY_X_IGNORE_SHARED) ?? false;
+      yield { type: 'configuration', offset: at, length: c.offset - at, config };
+      continue;
+    }
+    if (type === RecordType.Command) {
+      yield { type: 'command', offset: at, command: await readCommand(c) };
+      continue;
+    }
+    if (type === RecordType.Eof) {
+      yield { type: 'eof', offset: at };
+      yield* readTail(c);
+      return;
+    }
+    const kind = SECTION_KIND_OF[type];
+    if (!kind) throw new FormatError(at, 'a record type (0x00-0x04, 0x07, 0x08)', hex(type));
+
+    let header: SectionHeader;
+    if (kind === 'start' || kind === 'full') {
+      header = await readFullHeader(c, kind);
+      if (kind === 'start') sections.set(header.sectionId, header);
+    } else {
+      const id = await c.readU32('section id');
+      const started = sections.get(id);
+      if (!started) throw new FormatError(at + 1, 'the id of a section opened by a START record', String(id));
+      header = { ...started, kind };
+    }
+    yield { type: 'section', offset: at, header };
+
+    if (header.idstr === RAM_SECTION_IDSTR && header.instanceId === 0) {
+      if (header.version !== RAM_SECTION_VERSION) throw new FormatError(at, `RAM section version ${RAM_SECTION_VERSION}`, String(header.version));
+      yield* readRamPayload();
+    } else if (kind === 'full') {
+      if (vmdesc === undefined) vmdesc = await findVmdescAhead(c, opts.inputSize);
+      const device = vmdesc?.desc.devices[deviceIndex];
+      if (!device) {
+        const why = vmdesc ? `the vmdesc describes ${vmdesc.desc.devices.length} devices, this is device ${deviceIndex + 1}` : 'the file has no vmdesc';
+        yield { type: 'stop', offset: at, reason: `cannot size device section ${JSON.stringify(header.idstr)}: ${why}` };
+        return;
+      }
+      if (device.name !== header.idstr || (device.instance_id ?? 0) !== header.instanceId) {
+        throw new FormatError(at, `device ${JSON.stringify(device.name)} instance ${device.instance_id ?? 0} (vmdesc entry ${deviceIndex})`, `${JSON.stringify(header.idstr)} instance ${header.instanceId}`);
+      }
+      const length = payloadSize(device, vmdesc!.offset);
+      const payloadAt = c.offset;
+      let data: Uint8Array | null = null;
+      if (opts.deviceData) data = await c.readBytes(length, `payload of device ${JSON.stringify(header.idstr)}`);
+      else await c.skip(length, `payload of device ${JSON.stringify(header.idstr)}`);
+      deviceIndex++;
+      yield { type: 'device-state', offset: payloadAt, length, header, data };
+    } else {
+      yield { type: 'stop', offset: at, reason: `cannot size the ${kind} section of iterative device ${JSON.stringify(header.idstr)} (only "ram" is understood)` };
+      return;
+    }
+    const footerAt = c.offset;
+    await readFooter(c, header);
+    yield { type: 'section-footer', offset: footerAt, sectionOffset: at, header };
+  }
+
+  async function* readRamPayload(): AsyncGenerator<MigrationRecord, void, undefined> {
+    let current: RamBlockEntry | null = null;
+    for (;;) {
+      const w = await readRamWord(c, pageSize);
+      rejectUnsupportedFlags(w);
+      const flags = w.flags & ~RamFlag.CONTINUE;
+      if (flags === RamFlag.EOS) {
+        yield { type: 'ram-eos', offset: w.at };
+        return;
+      }
+      if (flags === RamFlag.MEM_SIZE) {
+        yield { type: 'ram-mem-size', offset: w.at, total: w.addr };
+        let left = w.addr;
+        while (left > 0) {
+          const entry = await readBlockEntry();
+          if (entry.usedLength > left) throw new FormatError(entry.entryOffset, `block length within the remaining MEM_SIZE total ${left}`, String(entry.usedLength));
+          left -= entry.usedLength;
+          blocks.set(entry.idstr, entry);
+          yield { type: 'ram-block', offset: entry.entryOffset, entry };
+        }
+        continue;
+      }
+      if (flags === RamFlag.MULTIFD_FLUSH) {
+        if (mappedRam) throw new FormatError(w.at, 'no MULTIFD_FLUSH in a mapped-ram file', hex(w.flags));
+        yield { type: 'ram-flush', offset: w.at };
+        continue;
+      }
+      if (flags !== RamFlag.PAGE && flags !== RamFlag.ZERO) throw new FormatError(w.at, 'a known combination of RAM record flags', hex(w.flags));
+      if (mappedRam) throw new FormatError(w.at, 'no page records in a mapped-ram file (pages live in the page area)', hex(w.flags));
+      if (w.flags & RamFlag.CONTINUE) {
+        if (!current) throw new FormatError(w.at, 'a block name before the first CONTINUE page record');
+      } else {
+        const nameAt = c.offset;
+        const idstr = await c.readCountedString('RAM block name');
+        current = blocks.get(idstr) ?? null;
+        if (!current) throw new FormatError(nameAt, 'a RAM block declared in the MEM_SIZE record', JSON.stringify(idstr));
+      }
+      const block: RamBlockEntry = current!;
+      if (w.addr + pageSize > block.usedLength) throw new FormatError(w.at, `a page inside block ${JSON.stringify(block.idstr)} (length ${block.usedLength})`, `address ${hex(w.addr)}`);
+      const pageIndex = w.addr / pageSize;
+      if (flags === RamFlag.ZERO) {
+        const fill = await c.readU8('zero page fill byte');
+        yield { type: 'ram-zero', offset: w.at, block, pageIndex, fill };
+      } else {
+        const dataOffset = c.offset;
+        let data: Uint8Array | null = null;
+        if (opts.pageData) data = await c.readBytes(pageSize, 'page data');
+        else await c.skip(pageSize, 'page data');
+        yield { type: 'ram-page', offset: w.at, block, pageIndex, dataOffset, data };
+      }
+    }
+  }
+
+  async function readBlockEntry(): Promise<RamBlockEntry> {
+    const entryOffset = c.offset;
+    const n = await c.readU8('RAM block name length');
+    if (n === 0) throw new FormatError(entryOffset, 'a RAM block name of 1 to 255 bytes', 'length 0');
+    await c.need(n, 'RAM block name');
+    const idstr = c.string(n);
+    const usedLength = await c.readU64('RAM block used length');
+    if (usedLength % pageSize !== 0) throw new FormatError(entryOffset + 1 + n, `a used length that is a multiple of the page size ${pageSize}`, String(usedLength));
+    const mrAddr = ignoreShared ? await c.readU64('RAM block guest address') : null;
+    if (!mappedRam) return { idstr, usedLength, entryOffset, mrAddr, mappedRam: null };
+    const headerOffset = c.offset;
+    const h = await readMappedRamHeader(c, idstr);
+    if (h.pagesOffset % h.pageSize !== 0) throw new FormatError(headerOffset + 20, `pages offset aligned to the page size ${h.pageSize}`, hex(h.pagesOffset));
+    // Ignored shared blocks (x-ignore-shared, QEMU > 10.2) have no areas and no jump.
+    if (!(ignoreShared && h.bitmapOffset === 0 && h.pagesOffset === 0)) {
+      await c.seek(h.pagesOffset + usedLength, `end of the page area of block ${JSON.stringify(idstr)}`);
+    }
+    return { idstr, usedLength, entryOffset, mrAddr, mappedRam: { ...h, headerOffset } };
+  }
+}
+
+async function* readTail(c: Cursor): AsyncGenerator<MigrationRecord, void, undefined> {
+  if (await c.atEnd()) return;
+  const at = c.offset;
+  const type = await c.readU8('vmdesc record type');
+  if (type !== RecordType.VmDescription) {
+    yield { type: 'trailing', offset: at, length: 1 + (await drain(c)) };
+    return;
+  }
+  const len = await c.readU32('vmdesc length');
+  const json = new TextDecoder().decode(await c.readBytes(len, 'vmdesc JSON'));
+  yield { type: 'vmdesc', offset: at, length: 5 + len, vmdesc: { offset: at, json, desc: parseVmdesc(json, at + 5) } };
+  if (!(await c.atEnd())) {
+    const tailAt = c.offset;
+    yield { type: 'trailing', offset: tailAt, length: await drain(c) };
+  }
+}
+
+async function drain(c: Cursor): Promise<number> {
+  let n = 0;
+  while (!(await c.atEnd())) {
+    n += c.buffered;
+    c.bytes(c.buffered);
+  }
+  return n;
+}
+
+/** Buffers what is left of the input (device state and vmdesc come last) to find the vmdesc. */
+async function findVmdescAhead(c: Cursor, inputSize?: number): Promise<LocatedVmdesc | null> {
+  const from = c.offset;
+  const rest = await c.peekRest(MAX_BUFFERED_RECORD);
+  if (!rest) return null;
+  return locateVmdesc(rest, from, inputSize ?? from + rest.length);
+}

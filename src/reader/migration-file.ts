@@ -1,0 +1,205 @@
+// Opens a migration file and builds its map: wrapper, configuration, sections, RAM blocks, devices.
+import { CAPABILITY_MAPPED_RAM, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
+import { FormatError, UsageError } from '../format/errors.js';
+import { decodeLibvirtData, decodeLibvirtFixed, isLibvirtMagic, type LibvirtHeader } from '../codec/libvirt.js';
+import { targetPageSize, type Configuration } from '../codec/configuration.js';
+import { readRecords, type MigrationRecord } from '../codec/records.js';
+import { locateVmdesc, type LocatedVmdesc } from '../codec/vmdesc.js';
+import { FileCursor, MAX_BUFFERED_RECORD } from '../io/cursor.js';
+import { FileSource } from '../io/file-source.js';
+import { MappedRamBlock, StreamRamBlock, type RamBlock } from './ram-block.js';
+
+export type SectionType = 'header' | 'configuration' | 'start' | 'part' | 'end' | 'full' | 'command' | 'eof' | 'vmdesc' | 'trailing';
+
+/** One record of the file's top level, with the bytes it spans. */
+export interface SectionInfo {
+  type: SectionType;
+  /** Section id for start/part/end/full; the command code for commands; else null. */
+  sectionId: number | null;
+  /** Device idstr, or the command name; else null. */
+  idstr: string | null;
+  instanceId: number | null;
+  version: number | null;
+  offset: number;
+  length: number;
+}
+
+export interface DeviceInfo {
+  idstr: string;
+  instanceId: number;
+  version: number;
+  /** The FULL section: header, payload and footer. */
+  offset: number;
+  length: number;
+  payloadOffset: number;
+  payloadLength: number;
+}
+
+export interface OpenOptions {
+  /** Where the QEMU stream starts (like `file:PATH,offset=N`); default: after a libvirt header if any, else 0. */
+  offset?: number;
+}
+
+/** Longest libvirt XML/cookie area decoded (the header may reserve more for later edits). */
+const MAX_LIBVIRT_DATA = 16 << 20;
+const VMDESC_TAIL_SEARCH = [1 << 20, MAX_BUFFERED_RECORD];
+
+export class MigrationFile {
+  readonly blocks: RamBlock[] = [];
+  readonly sections: SectionInfo[] = [];
+  readonly devices: DeviceInfo[] = [];
+  /** Why parsing ended early or what it skipped (e.g. no vmdesc to size device sections). */
+  readonly notes: string[] = [];
+  configuration: Configuration | null = null;
+  version = 0;
+  vmdesc: LocatedVmdesc | null = null;
+
+  private constructor(
+    readonly source: FileSource,
+    readonly streamOffset: number,
+    readonly libvirt: LibvirtHeader | null,
+  ) {}
+
+  get path(): string {
+    return this.source.path;
+  }
+  get size(): number {
+    return this.source.size;
+  }
+  get allocated(): number {
+    return this.source.allocated;
+  }
+  get format(): 'mapped-ram' | 'stream' {
+    return this.configuration?.capabilities?.includes(CAPABILITY_MAPPED_RAM) ? 'mapped-ram' : 'stream';
+  }
+  /** Target page size: from the configuration, confirmed by the vmdesc when present. */
+  get pageSize(): number {
+    return this.vmdesc?.desc.page_size ?? targetPageSize(this.configuration);
+  }
+  /** True when the walk reached the EOF record. */
+  get complete(): boolean {
+    return this.sections.some((s) => s.type === 'eof');
+  }
+
+  block(id: string): RamBlock {
+    const b = this.blocks.find((x) => x.id === id);
+    if (!b) throw new UsageError(`no RAM block ${JSON.stringify(id)} (blocks: ${this.blocks.map((x) => x.id).join(', ')})`);
+    return b;
+  }
+
+  static async open(path: string, opts: OpenOptions = {}): Promise<MigrationFile> {
+    const source = await FileSource.open(path);
+    try {
+      const libvirt = await readLibvirtHeader(source);
+      const offset = opts.offset ?? libvirt?.dataOffset ?? 0;
+      if (!Number.isSafeInteger(offset) || offset < 0 || offset > source.size) {
+        throw new UsageError(`offset ${opts.offset} is outside the file (${source.size} bytes)`);
+      }
+      const file = new MigrationFile(source, offset, libvirt);
+      await file.walk();
+      return file;
+    } catch (e) {
+      await source.close();
+      throw e;
+    }
+  }
+
+  /** Iterates the file's records afresh (e.g. for a converter); page data is not read. */
+  records(opts: { pageData?: boolean; deviceData?: boolean } = {}): AsyncGenerator<MigrationRecord, void, undefined> {
+    return readRecords(new FileCursor(this.source, this.streamOffset), { ...opts, vmdesc: this.vmdesc, inputSize: this.size });
+  }
+
+  close(): Promise<void> {
+    return this.source.close();
+  }
+
+  private async walk(): Promise<void> {
+    this.vmdesc = await findVmdesc(this.source, this.streamOffset);
+    let streamBlocks = new Map<string, StreamRamBlock>();
+    let open: SectionInfo | null = null;
+    let device: Omit<DeviceInfo, 'length'> | null = null;
+    const push = (s: SectionInfo) => this.sections.push(s);
+    const bare = { sectionId: null, idstr: null, instanceId: null, version: null };
+    for await (const r of this.records()) {
+      switch (r.type) {
+        case 'header':
+          this.version = r.version;
+          push({ type: 'header', ...bare, offset: r.offset, length: 8 });
+          break;
+        case 'configuration':
+          this.configuration = r.config;
+          push({ type: 'configuration', ...bare, offset: r.offset, length: r.length });
+          break;
+        case 'command':
+          push({ type: 'command', ...bare, sectionId: r.command.cmd, idstr: r.command.name, offset: r.offset, length: 5 + r.command.data.length });
+          break;
+        case 'section': {
+          const h = r.header;
+          open = { type: h.kind, sectionId: h.sectionId, idstr: h.idstr, instanceId: h.instanceId, version: h.version, offset: r.offset, length: 0 };
+          break;
+        }
+        case 'ram-block':
+          if (r.entry.mappedRam) this.blocks.push(await MappedRamBlock.load(this.source, r.entry));
+          else {
+            const b = new StreamRamBlock(this.source, r.entry, targetPageSize(this.configuration));
+            streamBlocks.set(b.id, b);
+            this.blocks.push(b);
+          }
+          break;
+        case 'ram-page':
+        case 'ram-zero': {
+          const b = streamBlocks.get(r.block.idstr)!;
+          if (r.type === 'ram-zero' && r.fill !== 0) throw new FormatError(r.offset, 'a zero page record with fill byte 0', String(r.fill));
+          b.record(r.pageIndex, r.type === 'ram-page' ? r.dataOffset : null);
+          break;
+        }
+        case 'device-state':
+          device = { idstr: r.header.idstr, instanceId: r.header.instanceId, version: r.header.version, offset: open!.offset, payloadOffset: r.offset, payloadLength: r.length };
+          break;
+        case 'section-footer':
+          open!.length = r.offset + 5 - open!.offset;
+          push(open!);
+          if (device) this.devices.push({ ...device, length: open!.length });
+          open = null;
+          device = null;
+          break;
+        case 'eof':
+          push({ type: 'eof', ...bare, offset: r.offset, length: 1 });
+          break;
+        case 'vmdesc':
+          push({ type: 'vmdesc', ...bare, offset: r.offset, length: r.length });
+          break;
+        case 'trailing':
+          push({ type: 'trailing', ...bare, offset: r.offset, length: r.length });
+          this.notes.push(`${r.length} bytes after the end of the migration stream at offset ${r.offset}`);
+          break;
+        case 'stop':
+          this.notes.push(`parsing stopped at offset ${r.offset}: ${r.reason}`);
+          break;
+      }
+    }
+    if (!this.vmdesc) this.notes.push('no vmdesc (device descriptions) at the end of the file');
+    streamBlocks = new Map();
+  }
+}
+
+async function readLibvirtHeader(source: FileSource): Promise<LibvirtHeader | null> {
+  const fixed = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
+  await source.readInto(fixed, 0);
+  if (fixed.length < 16 || !isLibvirtMagic(fixed)) return null;
+  const h = decodeLibvirtFixed(fixed, source.size);
+  const data = new Uint8Array(Math.min(h.dataLen, MAX_LIBVIRT_DATA));
+  await source.readInto(data, LIBVIRT_HEADER_SIZE);
+  return { ...h, ...decodeLibvirtData(data, h.cookieOffset) };
+}
+
+async function findVmdesc(source: FileSource, streamOffset: number): Promise<LocatedVmdesc | null> {
+  for (const window of VMDESC_TAIL_SEARCH) {
+    const len = Math.min(window, source.size - streamOffset);
+    const tail = new Uint8Array(len);
+    await source.readInto(tail, source.size - len);
+    const found = locateVmdesc(tail, source.size - len, source.size);
+    if (found || len < window) return found;
+  }
+  return null;
+}
