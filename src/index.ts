@@ -11,5 +11,5 @@ export { readRecords, type MigrationRecord, type ReadRecordsOptions } from './co
 export { FileCursor, StreamCursor, Cursor } from './io/cursor.js';
 export { FileSource } from './io/file-source.js';
 export { MigrationFile, type OpenOptions, type SectionInfo, type DeviceInfo, type SectionType } from './reader/migration-file.js';
-export { RamBlock, MappedRamBlock, StreamRamBlock, type PageRun } from './reader/ram-block.js';
+export { RamBlock, MappedRamBlock, StreamRamBlock } from './reader/ram-block.js';
 export * from './kernel/index.js';

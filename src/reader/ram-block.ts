@@ -3,14 +3,7 @@ import { FormatError } from '../format/errors.js';
 import { UsageError } from '../format/errors.js';
 import type { RamBlockEntry } from '../codec/ram.js';
 import type { FileSource } from '../io/file-source.js';
-import { bitmapBytes, countPresent, presentRuns } from '../kernel/index.js';
-
-export interface PageRun {
-  /** First page index of the run. */
-  start: number;
-  /** Number of consecutive pages. */
-  count: number;
-}
+import { bitmapBytes, countPresent, presentRuns, type PageRun } from '../kernel/index.js';
 
 export abstract class RamBlock {
   readonly id: string;

@@ -1,0 +1,49 @@
+// What every command gets: where to write, and how failures become one line and an exit code.
+import { FormatError, UsageError } from '../format/errors.js';
+import { escapeControl } from '../format/escape.js';
+
+export interface CliIO {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+}
+
+export const processIO: CliIO = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+
+/** Exit codes shared by all commands (verify adds 2 and 3 for findings). */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 64;
+
+export type Command = (args: string[], io: CliIO) => Promise<number>;
+
+/** Turns an error into a single line on stderr; never a stack trace for expected failures. */
+export function reportError(io: CliIO, command: string, e: unknown, file?: string): number {
+  const where = file ? `${escapeControl(file)}: ` : '';
+  if (e instanceof UsageError) {
+    io.stderr.write(`mram ${command}: ${escapeControl(e.message)}\n`);
+    return EXIT_USAGE;
+  }
+  if (e instanceof FormatError) {
+    io.stderr.write(`mram ${command}: ${where}${escapeControl(e.message)}\n`);
+    return EXIT_FAILURE;
+  }
+  const err = e as NodeJS.ErrnoException;
+  if (err && typeof err.code === 'string' && typeof err.message === 'string') {
+    io.stderr.write(`mram ${command}: ${where}${escapeControl(err.message)}\n`);
+    return EXIT_FAILURE;
+  }
+  io.stderr.write(`mram ${command}: internal error: ${escapeControl(String((e as Error)?.stack ?? e))}\n`);
+  return EXIT_FAILURE;
+}
+
+/** Parses a byte count like QEMU's offset= (decimal or 0x hex, optional K/M/G/T suffix). */
+export function parseSize(text: string, what: string): number {
+  const m = /^(0x[0-9a-f]+|\d+)([kmgt]?)$/i.exec(text.trim());
+  if (!m) throw new UsageError(`${what}: expected a byte count like 4096, 0x1000 or 1M, got ${JSON.stringify(text)}`);
+  const base = Number(m[1]);
+  const mult = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2]!.toLowerCase()]!;
+  const v = base * mult;
+  if (!Number.isSafeInteger(v)) throw new UsageError(`${what}: ${text} is too large`);
+  return v;
+}
