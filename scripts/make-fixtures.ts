@@ -1,0 +1,54 @@
+// Generate the fixture catalogue with real QEMU.
+//   npx vite-node scripts/make-fixtures.ts [--commit] [--only a,b] [--committed-only]
+// --commit rewrites the compressed committed fixtures in test/fixtures (only entries with commit: true).
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  COMMITTED_DIR,
+  FIXTURES,
+  commitFixture,
+  describeSizes,
+  generateFixture,
+  pruneCommittedRamImages,
+} from '../test/support/fixtures.js';
+import { qemuVersion, liveQemuCount } from '../test/support/qemu.js';
+
+const argv = process.argv.slice(2);
+const commit = argv.includes('--commit');
+const committedOnly = argv.includes('--committed-only');
+const onlyIdx = argv.indexOf('--only');
+const only = onlyIdx >= 0 ? new Set(argv[onlyIdx + 1]!.split(',')) : null;
+
+const v = qemuVersion();
+if (!v) {
+  console.error('make-fixtures: qemu-system-x86_64 not found (run scripts/install-qemu.sh)');
+  process.exit(1);
+}
+console.log(`make-fixtures: QEMU ${v}`);
+const names = Object.values(FIXTURES)
+  .filter((s) => (only ? only.has(s.name) : true))
+  .filter((s) => (committedOnly || (commit && !only) ? s.commit : true))
+  .map((s) => s.name);
+
+const t0 = performance.now();
+for (const name of names) {
+  const t = performance.now();
+  const fx = await generateFixture(name);
+  const ram = fx.meta.stats.ram!;
+  console.log(
+    `${name.padEnd(22)} ${((performance.now() - t) / 1000).toFixed(1)}s  mig ${describeSizes(fx.file)}  ` +
+      `ram nz pages ${fx.meta.ramNonZeroPages}  normal ${ram.normal} dup ${ram.duplicate} syncs ${ram['dirty-sync-count']}`,
+  );
+  if (commit && FIXTURES[name]!.commit) {
+    const c = commitFixture(name);
+    console.log(`  committed ${c.files.map((f) => path.basename(f)).join(', ')}`);
+  }
+}
+if (commit) {
+  const removed = pruneCommittedRamImages();
+  if (removed.length) console.log(`pruned ${removed.join(', ')}`);
+  let total = 0;
+  for (const f of fs.readdirSync(COMMITTED_DIR)) total += fs.statSync(path.join(COMMITTED_DIR, f)).size;
+  console.log(`test/fixtures total ${(total / 1024).toFixed(0)} KiB`);
+}
+console.log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s; live QEMU processes: ${liveQemuCount()}`);

@@ -1,0 +1,484 @@
+// Drives real QEMU (qemu-system-x86_64, TCG) for tests, fixtures and benchmarks.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { QmpClient, QmpError } from './qmp.js';
+
+// vitest may only be imported inside a vitest run; scripts (make-fixtures) import this module too.
+const vt = process.env.VITEST ? await import('vitest') : undefined;
+
+export const QEMU_BIN = process.env.MRAM_QEMU ?? 'qemu-system-x86_64';
+export const MIN_QEMU: [number, number] = [9, 0];
+
+// ---------------------------------------------------------------- availability
+
+let cachedVersion: string | null | undefined;
+
+/** "10.0.2" or null when qemu-system-x86_64 is not runnable. */
+export function qemuVersion(): string | null {
+  if (cachedVersion !== undefined) return cachedVersion;
+  const r = spawnSync(QEMU_BIN, ['--version'], { encoding: 'utf8' });
+  const m = r.status === 0 ? /QEMU emulator version (\d+\.\d+(?:\.\d+)?)/.exec(r.stdout) : null;
+  cachedVersion = m ? m[1]! : null;
+  return cachedVersion;
+}
+
+/** True when qemu-system-x86_64 >= 9.0 is on PATH. */
+export function qemuAvailable(): boolean {
+  const v = qemuVersion();
+  if (!v) return false;
+  const [maj, min] = v.split('.').map(Number) as [number, number];
+  return maj > MIN_QEMU[0] || (maj === MIN_QEMU[0] && min >= MIN_QEMU[1]);
+}
+
+export const QEMU_MISSING_MESSAGE = `QEMU tests need ${QEMU_BIN} >= ${MIN_QEMU.join('.')} (run scripts/install-qemu.sh)`;
+
+/**
+ * Decide whether QEMU-backed tests run. Returns true to skip (local run without QEMU,
+ * message printed once). Throws when `process.env.CI` is set: a CI run that skips the
+ * QEMU tests is not a pass.
+ */
+let skipNoticePrinted = false;
+export function requireQemuOrSkip(): boolean {
+  if (qemuAvailable()) return false;
+  if (process.env.CI) throw new Error(`${QEMU_MISSING_MESSAGE}; CI is set, refusing to skip`);
+  if (!skipNoticePrinted) {
+    skipNoticePrinted = true;
+    console.warn(`[mram] SKIPPING QEMU tests: ${QEMU_MISSING_MESSAGE}`);
+  }
+  return true;
+}
+
+/**
+ * `describe` for suites that need real QEMU: skipped (with a printed message) when QEMU is
+ * missing locally; when CI is set and QEMU is missing the suite fails instead.
+ */
+export function describeQemu(name: string, fn: () => void): void {
+  if (!vt) throw new Error('describeQemu is only usable inside vitest');
+  const { describe, it } = vt;
+  if (!qemuAvailable() && process.env.CI) {
+    describe(name, () => {
+      it('requires QEMU (CI is set: skipping is a failure)', () => {
+        throw new Error(`${QEMU_MISSING_MESSAGE}; CI is set, so "${name}" must not be skipped`);
+      });
+    });
+    return;
+  }
+  describe.skipIf(requireQemuOrSkip())(name, fn);
+}
+
+// ---------------------------------------------------------------- process bookkeeping
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const killAll = () => {
+    for (const p of live) {
+      try {
+        p.kill('SIGKILL');
+      } catch {
+        /* ignore */
+      }
+    }
+  };
+  process.on('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      killAll();
+      process.exit(128 + (os.constants.signals[sig] ?? 0));
+    });
+  }
+}
+
+const haveSetpriv = (() => {
+  const r = spawnSync('setpriv', ['--help'], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.includes('pdeathsig');
+})();
+
+/** Number of QEMU processes started by this module that are still alive. */
+export function liveQemuCount(): number {
+  return live.size;
+}
+
+// ---------------------------------------------------------------- temp dirs
+
+/** Fresh temp dir; `shm` puts it on /dev/shm (tmpfs) when available. */
+export function makeTempDir(prefix = 'mram-', shm = false): string {
+  const base = shm && fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+  return fs.mkdtempSync(path.join(base, prefix));
+}
+
+// ---------------------------------------------------------------- guests
+
+export interface StartGuestOptions {
+  /** Guest RAM in MiB (= size of the `mem` backend). */
+  memMiB: number;
+  /** File backing guest RAM (memory-backend-file, share=on). Default: fresh file in /dev/shm. */
+  ramPath?: string;
+  /** Start as a migration destination (`-incoming defer`). */
+  incoming?: boolean;
+  /** Raw disk image with a boot sector; the guest boots from it once `cont` is issued. */
+  bootDisk?: string;
+  /** Working dir for the QMP socket etc. Default: fresh temp dir (removed on kill()). */
+  dir?: string;
+  /** Extra QEMU arguments. */
+  extraArgs?: string[];
+}
+
+export interface Guest {
+  readonly proc: ChildProcess;
+  readonly qmp: QmpClient;
+  readonly dir: string;
+  readonly ramPath: string;
+  readonly memMiB: number;
+  readonly args: string[];
+  /** QEMU's stderr so far. */
+  stderr(): string;
+  /** SIGTERM, then SIGKILL after 3 s; closes QMP; removes the temp dir if we made it. Idempotent. */
+  kill(): Promise<void>;
+}
+
+export async function startGuest(opts: StartGuestOptions): Promise<Guest> {
+  installExitHook();
+  if (!qemuAvailable()) throw new Error(QEMU_MISSING_MESSAGE);
+  const ownDir = opts.dir === undefined;
+  const dir = opts.dir ?? makeTempDir('mram-qemu-');
+  const ownShm = opts.ramPath === undefined;
+  const ramPath = opts.ramPath ?? path.join(makeTempDir('mram-ram-', true), 'ram');
+  const sock = path.join(dir, `qmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}.sock`);
+  const m = opts.memMiB;
+  const args = [
+    '-machine', 'q35,memory-backend=mem',
+    '-accel', 'tcg',
+    '-m', `${m}M`,
+    '-object', `memory-backend-file,id=mem,size=${m}M,mem-path=${ramPath},share=on`,
+    '-nodefaults',
+    '-display', 'none',
+    '-serial', 'none',
+    '-monitor', 'none',
+    '-S',
+    '-qmp', `unix:${sock},server=on,wait=off`,
+  ];
+  if (opts.bootDisk) args.push('-drive', `file=${opts.bootDisk},format=raw,if=ide,index=0,media=disk`);
+  if (opts.incoming) args.push('-incoming', 'defer');
+  if (opts.extraArgs) args.push(...opts.extraArgs);
+
+  const [cmd, argv] = haveSetpriv
+    ? ['setpriv', ['--pdeathsig', 'KILL', QEMU_BIN, ...args]]
+    : [QEMU_BIN, args];
+  const proc = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  live.add(proc);
+  let err = '';
+  proc.stderr!.setEncoding('utf8');
+  proc.stderr!.on('data', (d: string) => {
+    err += d;
+  });
+  let exited = false;
+  const exitPromise = new Promise<void>((resolve) => {
+    proc.once('exit', () => {
+      exited = true;
+      live.delete(proc);
+      resolve();
+    });
+    proc.once('error', (e) => {
+      err += `\nspawn error: ${e.message}`;
+      exited = true;
+      live.delete(proc);
+      resolve();
+    });
+  });
+
+  let killed = false;
+  const kill = async () => {
+    if (killed) return;
+    killed = true;
+    qmp?.close();
+    if (!exited) {
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
+      await exitPromise;
+      clearTimeout(t);
+    }
+    fs.rmSync(sock, { force: true });
+    if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
+    if (ownShm) fs.rmSync(path.dirname(ramPath), { recursive: true, force: true });
+  };
+
+  let qmp: QmpClient | undefined;
+  try {
+    qmp = await Promise.race([
+      QmpClient.connect(sock, 20_000),
+      exitPromise.then(() => {
+        throw new Error(`QEMU exited during startup: ${err.trim()}`);
+      }),
+    ]);
+  } catch (e) {
+    await kill();
+    throw new Error(`startGuest failed: ${(e as Error).message}\nargs: ${args.join(' ')}\nstderr: ${err.trim()}`);
+  }
+  return { proc, qmp, dir, ramPath, memMiB: m, args, stderr: () => err, kill };
+}
+
+/** Run `fn` with a guest, always killing it afterwards. */
+export async function withGuest<T>(opts: StartGuestOptions, fn: (g: Guest) => Promise<T>): Promise<T> {
+  const g = await startGuest(opts);
+  try {
+    return await fn(g);
+  } finally {
+    await g.kill();
+  }
+}
+
+/**
+ * Start a guest that boots `dirtierBootSector()` (guest-ram.ts) and keeps incrementing every
+ * byte of 0x10000-0x9FFFF; resolves once the loop is observed running (RAM file changing).
+ */
+export async function startRunningGuest(opts: Omit<StartGuestOptions, 'bootDisk' | 'incoming'>): Promise<Guest> {
+  const { writeDirtierDisk, DIRTY_RANGE } = await import('./guest-ram.js');
+  const diskDir = makeTempDir('mram-boot-');
+  const disk = path.join(diskDir, 'boot.img');
+  writeDirtierDisk(disk);
+  const g = await startGuest({ ...opts, bootDisk: disk });
+  const origKill = g.kill;
+  const guest: Guest = {
+    ...g,
+    stderr: g.stderr,
+    kill: async () => {
+      await origKill();
+      fs.rmSync(diskDir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await g.qmp.execute('cont');
+    const fd = fs.openSync(g.ramPath, 'r');
+    try {
+      const probe = () => {
+        const b = Buffer.alloc(4);
+        fs.readSync(fd, b, 0, 4, DIRTY_RANGE.end - 4096);
+        return b.readUInt32LE(0);
+      };
+      const deadline = Date.now() + 60_000;
+      let changes = 0;
+      let last = probe();
+      while (changes < 3) {
+        if (Date.now() > deadline) throw new Error('running guest: boot sector loop not observed within 60 s');
+        if (g.proc.exitCode !== null) throw new Error(`running guest died: ${g.stderr()}`);
+        await sleep(20);
+        const v = probe();
+        if (v !== last) changes++;
+        last = v;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    await guest.kill();
+    throw e;
+  }
+  return guest;
+}
+
+// ---------------------------------------------------------------- migration helpers
+
+export type ZeroPageDetection = 'none' | 'legacy' | 'multifd';
+
+export interface MigrationConfig {
+  mappedRam: boolean;
+  /** Number of multifd channels; 0/undefined = multifd off. */
+  multifd?: number;
+  directIo?: boolean;
+  zeroPageDetection?: ZeroPageDetection;
+}
+
+/** QEMU's query-migrate result (only the parts we use are typed). */
+export interface MigrateInfo {
+  status: string;
+  'error-desc'?: string;
+  'total-time'?: number;
+  downtime?: number;
+  'setup-time'?: number;
+  ram?: {
+    total: number;
+    transferred: number;
+    remaining: number;
+    duplicate: number;
+    normal: number;
+    'normal-bytes': number;
+    'dirty-sync-count': number;
+    'dirty-pages-rate'?: number;
+    'pages-per-second'?: number;
+    'mbps'?: number;
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+export async function configureMigration(qmp: QmpClient, c: MigrationConfig): Promise<void> {
+  const caps = [
+    { capability: 'mapped-ram', state: c.mappedRam },
+    { capability: 'multifd', state: (c.multifd ?? 0) > 0 },
+  ];
+  await qmp.execute('migrate-set-capabilities', { capabilities: caps });
+  const params: Record<string, unknown> = {};
+  if ((c.multifd ?? 0) > 0) params['multifd-channels'] = c.multifd;
+  if (c.directIo !== undefined) params['direct-io'] = c.directIo;
+  if (c.zeroPageDetection !== undefined) params['zero-page-detection'] = c.zeroPageDetection;
+  if (Object.keys(params).length) await qmp.execute('migrate-set-parameters', params);
+}
+
+export function fileUri(file: string, offset?: number): string {
+  if (file.includes(',')) throw new Error(`file: URI cannot contain ',': ${file}`);
+  return offset ? `file:${file},offset=${offset}` : `file:${file}`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function pollMigration(
+  g: Guest,
+  timeoutMs: number,
+  onPoll?: (info: MigrateInfo) => Promise<void> | void,
+): Promise<MigrateInfo> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = await g.qmp.execute<MigrateInfo>('query-migrate');
+    if (info.status === 'completed') return info;
+    if (info.status === 'failed' || info.status === 'cancelled') {
+      throw new Error(`migration ${info.status}: ${info['error-desc'] ?? '(no error-desc)'}\nstderr: ${g.stderr().trim()}`);
+    }
+    if (onPoll) await onPoll(info);
+    if (Date.now() > deadline) throw new Error(`migration timed out in state ${info.status}`);
+    await sleep(20);
+  }
+}
+
+export interface SaveOptions extends MigrationConfig {
+  /** RAM file to save (a source guest is started on it and killed afterwards)... */
+  ramPath?: string;
+  /** ...or an already started guest (left alive, in postmigrate). */
+  guest?: Guest;
+  /** Output file (file: URI). */
+  out?: string;
+  /** Arbitrary migration URI (e.g. `exec:cat > x`) instead of `out`. */
+  uri?: string;
+  offset?: number;
+  /** Resume the guest (`cont`) before migrating (live save). */
+  running?: boolean;
+  /**
+   * For running guests: keep `downtime-limit` at 1 ms until this many dirty syncs have
+   * happened, then allow convergence. Forces pages to be sent several times.
+   */
+  minDirtySyncs?: number;
+  memMiB?: number;
+  timeoutMs?: number;
+}
+
+export interface SaveResult {
+  out: string | undefined;
+  uri: string;
+  stats: MigrateInfo;
+  /** Final run state of the source (normally "postmigrate"). */
+  runState: string;
+  wallMs: number;
+}
+
+export async function saveGuest(o: SaveOptions): Promise<SaveResult> {
+  if (!o.guest && !o.ramPath) throw new Error('saveGuest: need ramPath or guest');
+  const uri = o.uri ?? fileUri(o.out ?? '', o.offset);
+  if (!o.uri && !o.out) throw new Error('saveGuest: need out or uri');
+  if ((o.multifd ?? 0) > 0 && !o.mappedRam && uri.startsWith('file:'))
+    throw new Error('saveGuest: file: transport with multifd requires mapped-ram');
+  const memMiB = o.memMiB ?? (o.ramPath ? Math.round(fs.statSync(o.ramPath).size / 2 ** 20) : 0);
+  const g = o.guest ?? (await startGuest({ memMiB, ramPath: o.ramPath! }));
+  try {
+    await configureMigration(g.qmp, o);
+    // Force several dirty-sync rounds: QEMU switches over once the pending dirty bytes fit in
+    // bandwidth x downtime-limit; writing to a file is so fast that even 1 ms would admit the
+    // whole working set, so the bandwidth is capped as well until enough syncs happened.
+    if (o.minDirtySyncs) await g.qmp.execute('migrate-set-parameters', { 'downtime-limit': 1, 'max-bandwidth': 4 << 20 });
+    if (o.running) {
+      const st = await g.qmp.execute<{ status: string }>('query-status');
+      if (st.status !== 'running') await g.qmp.execute('cont');
+    }
+    const t0 = performance.now();
+    await g.qmp.execute('migrate', { uri });
+    let released = !o.minDirtySyncs;
+    const stats = await pollMigration(g, o.timeoutMs ?? 120_000, async (info) => {
+      if (!released && (info.ram?.['dirty-sync-count'] ?? 0) >= o.minDirtySyncs!) {
+        released = true;
+        await g.qmp.execute('migrate-set-parameters', { 'downtime-limit': 60_000, 'max-bandwidth': 2 ** 40 });
+      }
+    });
+    const wallMs = performance.now() - t0;
+    const st = await g.qmp.execute<{ status: string }>('query-status');
+    return { out: o.out, uri, stats, runState: st.status, wallMs };
+  } finally {
+    if (!o.guest) await g.kill();
+  }
+}
+
+export interface LoadOptions {
+  file?: string;
+  /** Arbitrary incoming URI (e.g. `exec:cat x`) instead of `file`. */
+  uri?: string;
+  mappedRam: boolean;
+  multifd?: number;
+  directIo?: boolean;
+  offset?: number;
+  memMiB: number;
+  /** Destination RAM file; default: fresh file in /dev/shm, removed afterwards. */
+  ramPath?: string;
+  timeoutMs?: number;
+  /** Keep the destination guest alive and return it (caller must kill it). */
+  keep?: boolean;
+}
+
+export interface LoadResult {
+  /** Destination guest RAM (`mem` block) after the load. */
+  ram: Buffer;
+  stats: MigrateInfo;
+  runState: string;
+  wallMs: number;
+  guest?: Guest;
+}
+
+export async function loadGuest(o: LoadOptions): Promise<LoadResult> {
+  const uri = o.uri ?? fileUri(o.file ?? '', o.offset);
+  if (!o.uri && !o.file) throw new Error('loadGuest: need file or uri');
+  const g = await startGuest({ memMiB: o.memMiB, ramPath: o.ramPath, incoming: true });
+  try {
+    await configureMigration(g.qmp, { mappedRam: o.mappedRam, multifd: o.multifd, directIo: o.directIo });
+    const t0 = performance.now();
+    await g.qmp.execute('migrate-incoming', { uri });
+    const deadline = Date.now() + (o.timeoutMs ?? 120_000);
+    let stats: MigrateInfo;
+    let runState: string;
+    for (;;) {
+      if (g.qmp.isClosed || g.proc.exitCode !== null) {
+        throw new Error(`destination QEMU died during load: ${g.stderr().trim()}`);
+      }
+      stats = await g.qmp.execute<MigrateInfo>('query-migrate');
+      runState = (await g.qmp.execute<{ status: string }>('query-status')).status;
+      if (stats.status === 'failed' || runState === 'inmigrate' && stats.status === 'failed') {
+        throw new Error(`incoming migration failed: ${stats['error-desc'] ?? ''}\nstderr: ${g.stderr().trim()}`);
+      }
+      if (stats.status === 'completed' && runState !== 'inmigrate') break;
+      if (Date.now() > deadline) throw new Error(`load timed out (status ${stats.status}, runstate ${runState})`);
+      await sleep(20);
+    }
+    const wallMs = performance.now() - t0;
+    const ram = fs.readFileSync(g.ramPath);
+    return { ram, stats, runState, wallMs, guest: o.keep ? g : undefined };
+  } catch (e) {
+    // QEMU exits on a failed incoming migration; surface its stderr
+    await sleep(100);
+    const msg = (e as Error).message;
+    throw new Error(msg.includes('stderr:') ? msg : `${msg}\nstderr: ${g.stderr().trim()}`);
+  } finally {
+    if (!o.keep) await g.kill();
+  }
+}
+
+export { QmpClient, QmpError };
