@@ -71,6 +71,8 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
   let ignoreShared = false;
   const sections = new Map<number, SectionHeader>();
   const blocks = new Map<string, RamBlockEntry>();
+  // QEMU's loader keeps the last block across sections, so a CONTINUE page may start a PART section.
+  let current: RamBlockEntry | null = null;
   let vmdesc = opts.vmdesc;
   let deviceIndex = 0;
 
@@ -141,7 +143,6 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
   }
 
   async function* readRamPayload(): AsyncGenerator<MigrationRecord, void, undefined> {
-    let current: RamBlockEntry | null = null;
     for (;;) {
       const w = await readRamWord(c, pageSize);
       rejectUnsupportedFlags(w);

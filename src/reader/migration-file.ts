@@ -5,7 +5,7 @@ import { decodeLibvirtData, decodeLibvirtFixed, isLibvirtMagic, type LibvirtHead
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
 import { locateVmdesc, type LocatedVmdesc } from '../codec/vmdesc.js';
-import { FileCursor, MAX_BUFFERED_RECORD } from '../io/cursor.js';
+import { FileCursor } from '../io/cursor.js';
 import { FileSource } from '../io/file-source.js';
 import { MappedRamBlock, StreamRamBlock, type RamBlock } from './ram-block.js';
 
@@ -42,7 +42,8 @@ export interface OpenOptions {
 
 /** Longest libvirt XML/cookie area decoded (the header may reserve more for later edits). */
 const MAX_LIBVIRT_DATA = 16 << 20;
-const VMDESC_TAIL_SEARCH = [1 << 20, MAX_BUFFERED_RECORD];
+/** The vmdesc is looked for in this much of the file's end; a larger one is found when the walk reaches it. */
+const VMDESC_TAIL_SEARCH = 1 << 20;
 
 export class MigrationFile {
   readonly blocks: RamBlock[] = [];
@@ -106,7 +107,7 @@ export class MigrationFile {
 
   /** Iterates the file's records afresh (e.g. for a converter); page data is not read. */
   records(opts: { pageData?: boolean; deviceData?: boolean } = {}): AsyncGenerator<MigrationRecord, void, undefined> {
-    return readRecords(new FileCursor(this.source, this.streamOffset), { ...opts, vmdesc: this.vmdesc, inputSize: this.size });
+    return readRecords(new FileCursor(this.source, this.streamOffset), { ...opts, vmdesc: this.vmdesc ?? undefined, inputSize: this.size });
   }
 
   close(): Promise<void> {
@@ -167,6 +168,7 @@ export class MigrationFile {
           push({ type: 'eof', ...bare, offset: r.offset, length: 1 });
           break;
         case 'vmdesc':
+          this.vmdesc ??= r.vmdesc;
           push({ type: 'vmdesc', ...bare, offset: r.offset, length: r.length });
           break;
         case 'trailing':
@@ -194,12 +196,8 @@ async function readLibvirtHeader(source: FileSource): Promise<LibvirtHeader | nu
 }
 
 async function findVmdesc(source: FileSource, streamOffset: number): Promise<LocatedVmdesc | null> {
-  for (const window of VMDESC_TAIL_SEARCH) {
-    const len = Math.min(window, source.size - streamOffset);
-    const tail = new Uint8Array(len);
-    await source.readInto(tail, source.size - len);
-    const found = locateVmdesc(tail, source.size - len, source.size);
-    if (found || len < window) return found;
-  }
-  return null;
+  const len = Math.min(VMDESC_TAIL_SEARCH, source.size - streamOffset);
+  const tail = new Uint8Array(len);
+  await source.readInto(tail, source.size - len);
+  return locateVmdesc(tail, source.size - len, source.size);
 }

@@ -1,0 +1,149 @@
+// `mram inspect`: a one-screen summary of a migration file, or its whole map as JSON.
+import { parseArgs } from 'node:util';
+import { escapeControl } from '../format/escape.js';
+import { MigrationFile } from '../reader/migration-file.js';
+import { EXIT_OK, EXIT_USAGE, parseSize, reportError, type CliIO } from './io.js';
+import { humanBytes, table } from './text.js';
+
+const HELP = `usage: mram inspect FILE [--offset N] [--json] [--devices] [--xml]
+
+Shows the structure of a QEMU migration file (mapped-ram or plain stream, optionally
+inside a libvirt save header). Reads metadata only.
+
+  --offset N   the QEMU stream starts at byte N (like file:PATH,offset=N);
+               default: after a libvirt header if present, else 0
+  --json       print the full map as JSON (schema: spec/inspect.schema.json)
+  --devices    list every device section
+  --xml        print the domain XML of a libvirt save header
+`;
+
+/** The JSON document of `inspect --json` (spec/inspect.schema.json). */
+export function inspectJson(f: MigrationFile): object {
+  const c = f.configuration;
+  return {
+    file: { path: f.path, size: f.size, allocated: f.allocated },
+    format: f.format,
+    streamOffset: f.streamOffset,
+    version: f.version,
+    machineType: c?.machineType ?? null,
+    capabilities: c?.capabilities ?? [],
+    pageSize: f.pageSize,
+    targetPageBits: c?.targetPageBits ?? null,
+    uuid: c?.uuid ?? null,
+    complete: f.complete,
+    blocks: f.blocks.map((b) => ({
+      id: b.id,
+      usedLength: b.usedLength,
+      pageSize: b.pageSize,
+      bitmapOffset: b.encoding === 'mapped-ram' ? b.entry.mappedRam!.bitmapOffset : null,
+      pagesOffset: b.encoding === 'mapped-ram' ? b.entry.mappedRam!.pagesOffset : null,
+      pages: b.pages,
+      presentPages: b.presentPages,
+      entryOffset: b.entry.entryOffset,
+      headerOffset: b.entry.mappedRam?.headerOffset ?? null,
+      headerVersion: b.entry.mappedRam?.version ?? null,
+      mrAddr: b.entry.mrAddr,
+    })),
+    sections: f.sections,
+    devices: f.devices,
+    libvirt: f.libvirt && {
+      complete: f.libvirt.complete,
+      version: f.libvirt.version,
+      format: f.libvirt.format,
+      formatName: f.libvirt.formatName,
+      wasRunning: f.libvirt.wasRunning,
+      endian: f.libvirt.endian,
+      xml: f.libvirt.xml,
+      cookie: f.libvirt.cookie,
+      dataOffset: f.libvirt.dataOffset,
+    },
+    vmdesc: f.vmdesc && { offset: f.vmdesc.offset, length: f.vmdesc.json.length + 5, devices: f.vmdesc.desc.devices.length },
+    notes: f.notes,
+  };
+}
+
+export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: boolean } = {}): string {
+  const e = escapeControl;
+  const c = f.configuration;
+  const out: string[] = [];
+  const line = (k: string, v: string) => out.push(`${k.padEnd(13)}${v}`);
+  line('file', `${e(f.path)}  (${humanBytes(f.size)} apparent, ${humanBytes(f.allocated)} allocated)`);
+  line('format', `${f.format}, QEMU stream version ${f.version}, at offset ${f.streamOffset}${f.complete ? '' : '  [INCOMPLETE: no EOF record]'}`);
+  if (f.libvirt) {
+    const l = f.libvirt;
+    line('libvirt', `${l.complete ? 'LibvirtQemudSave' : 'LibvirtQemudPart (save did not complete)'} v${l.version}, format ${l.format} (${e(l.formatName)}), ${l.wasRunning ? 'was running' : 'was paused'}, XML ${l.xml.length} chars, QEMU data at ${l.dataOffset}`);
+  }
+  line('machine', c ? e(c.machineType) : '(no configuration section)');
+  line('capabilities', c?.capabilities?.length ? c.capabilities.map(e).join(', ') : '(none)');
+  line('page size', `${f.pageSize}${c?.targetPageBits != null ? ` (target-page-bits ${c.targetPageBits})` : ''}`);
+  if (c?.uuid) line('uuid', c.uuid);
+  const mapped = f.format === 'mapped-ram';
+  const head = ['BLOCK', 'USED LENGTH', 'PAGES', 'PRESENT', '%', ...(mapped ? ['BITMAP @', 'PAGES @'] : [])];
+  const rows = f.blocks.map((b) => [
+    e(b.id),
+    humanBytes(b.usedLength),
+    String(b.pages),
+    String(b.presentPages),
+    b.pages ? ((100 * b.presentPages) / b.pages).toFixed(1) : '-',
+    ...(mapped ? [`0x${b.entry.mappedRam!.bitmapOffset.toString(16)}`, `0x${b.entry.mappedRam!.pagesOffset.toString(16)}`] : []),
+  ]);
+  const total = f.blocks.reduce((s, b) => s + b.usedLength, 0);
+  const present = f.blocks.reduce((s, b) => s + b.presentPages * b.pageSize, 0);
+  line('ram', `${f.blocks.length} blocks, ${humanBytes(total)}, ${humanBytes(present)} in present pages`);
+  out.push(...table(head, rows, [false, true, true, true, true, true, true]).map((r) => `  ${r}`));
+  const counts = new Map<string, number>();
+  for (const s of f.sections) counts.set(s.type, (counts.get(s.type) ?? 0) + 1);
+  line('sections', [...counts].map(([t, n]) => `${n} ${t}`).join(', '));
+  line('devices', `${f.devices.length} device sections${opts.devices || f.devices.length === 0 ? '' : ' (--devices lists them)'}`);
+  if (opts.devices) {
+    const drows = f.devices.map((d) => [e(d.idstr), String(d.instanceId), String(d.version), String(d.offset), String(d.length)]);
+    out.push(...table(['DEVICE', 'INSTANCE', 'VERSION', 'OFFSET', 'LENGTH'], drows, [false, true, true, true, true]).map((r) => `  ${r}`));
+  }
+  line('vmdesc', f.vmdesc ? `${f.vmdesc.json.length} bytes of JSON at ${f.vmdesc.offset}` : '(none)');
+  for (const n of f.notes) line('note', e(n));
+  if (opts.xml) {
+    out.push('', f.libvirt ? e(f.libvirt.xml).replace(/\\n/g, '\n') : '(no libvirt header, so no domain XML)');
+  }
+  return out.join('\n') + '\n';
+}
+
+export async function inspect(args: string[], io: CliIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        offset: { type: 'string' },
+        json: { type: 'boolean' },
+        devices: { type: 'boolean' },
+        xml: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    io.stderr.write(`mram inspect: ${escapeControl((e as Error).message)}\n${HELP}`);
+    return EXIT_USAGE;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(HELP);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) {
+    io.stderr.write(`mram inspect: expected one FILE\n${HELP}`);
+    return EXIT_USAGE;
+  }
+  const path = positionals[0]!;
+  let file: MigrationFile | undefined;
+  try {
+    const offset = values.offset === undefined ? undefined : parseSize(values.offset, '--offset');
+    file = await MigrationFile.open(path, { offset });
+    io.stdout.write(values.json ? JSON.stringify(inspectJson(file), null, 2) + '\n' : inspectText(file, values));
+    return EXIT_OK;
+  } catch (e) {
+    return reportError(io, 'inspect', e, path);
+  } finally {
+    await file?.close();
+  }
+}

@@ -1,0 +1,152 @@
+// The two descriptors of a mapped-ram save, as QEMU keeps them: a buffered one for the main
+// stream (headers, bitmaps, device state, vmdesc) and an O_DIRECT one for page areas.
+import { constants as fsc, promises as fsp } from 'node:fs';
+import { UsageError } from '../format/errors.js';
+
+export type DirectIoMode = 'auto' | 'on' | 'off';
+
+/** Page-area descriptor: O_DIRECT when the filesystem allows it, else (auto/off) buffered. */
+export class PageAreaFile {
+  private probe: Promise<void> | null = null;
+  bytesWritten = 0;
+
+  private constructor(
+    private handle: fsp.FileHandle,
+    readonly path: string,
+    private directNow: boolean,
+    private readonly mode: DirectIoMode,
+    private readonly warn: (msg: string) => void,
+  ) {}
+
+  /** Opens an existing file for positioned page writes. */
+  static async open(path: string, mode: DirectIoMode, warn: (msg: string) => void): Promise<PageAreaFile> {
+    if (mode === 'off') return new PageAreaFile(await fsp.open(path, fsc.O_WRONLY), path, false, mode, warn);
+    try {
+      return new PageAreaFile(await fsp.open(path, fsc.O_WRONLY | fsc.O_DIRECT), path, true, mode, warn);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EINVAL' && code !== 'EOPNOTSUPP') throw e;
+      if (mode === 'on') throw new UsageError(`--direct-io on: the filesystem of ${path} refuses O_DIRECT (${code} on open)`);
+      warn(`the filesystem refuses O_DIRECT (${code} on open); writing pages through the page cache`);
+      return new PageAreaFile(await fsp.open(path, fsc.O_WRONLY), path, false, mode, warn);
+    }
+  }
+
+  get direct(): boolean {
+    return this.directNow;
+  }
+
+  /**
+   * Writes all of `data` at `position`. With O_DIRECT, data must sit in aligned (arena) memory and
+   * position/length be multiples of the block size. The first write runs alone: it is the probe.
+   */
+  async write(data: Uint8Array, position: number): Promise<void> {
+    if (this.probe === null) {
+      this.probe = this.firstWrite(data, position);
+      return this.probe;
+    }
+    await this.probe;
+    await this.writeAll(data, position);
+  }
+
+  private async firstWrite(data: Uint8Array, position: number): Promise<void> {
+    try {
+      await this.writeAll(data, position);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (!this.directNow || code !== 'EINVAL') throw e;
+      if (this.mode === 'on') throw new UsageError(`--direct-io on: the filesystem of ${this.path} refuses O_DIRECT writes (EINVAL)`);
+      this.warn('the filesystem refuses O_DIRECT writes (EINVAL); writing pages through the page cache');
+      await this.handle.close();
+      this.handle = await fsp.open(this.path, fsc.O_WRONLY);
+      this.directNow = false;
+      await this.writeAll(data, position);
+    }
+  }
+
+  private async writeAll(data: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.handle.write(data, done, data.length - done, position + done);
+      if (bytesWritten === 0) throw Object.assign(new Error(`short write at offset ${position + done}`), { code: 'EIO' });
+      done += bytesWritten;
+    }
+    this.bytesWritten += data.length;
+  }
+
+  async sync(): Promise<void> {
+    await this.handle.datasync();
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
+
+const MAIN_BUFFER = 1 << 20;
+
+/** Buffered sequential writer for the main stream, with seeks (to jump over page areas) and positioned writes. */
+export class MainStreamFile {
+  private buf = new Uint8Array(MAIN_BUFFER);
+  private used = 0;
+  private bufAt: number;
+  bytesWritten = 0;
+
+  private constructor(
+    private readonly handle: fsp.FileHandle,
+    position: number,
+  ) {
+    this.bufAt = position;
+  }
+
+  static async open(path: string, position: number): Promise<MainStreamFile> {
+    return new MainStreamFile(await fsp.open(path, fsc.O_WRONLY), position);
+  }
+
+  /** Absolute offset of the next byte `write` appends. */
+  get position(): number {
+    return this.bufAt + this.used;
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    if (this.used + bytes.length > this.buf.length) await this.flush();
+    if (bytes.length > this.buf.length) {
+      await this.pwrite(bytes, this.bufAt);
+      this.bufAt += bytes.length;
+      return;
+    }
+    this.buf.set(bytes, this.used);
+    this.used += bytes.length;
+  }
+
+  async seek(position: number): Promise<void> {
+    await this.flush();
+    this.bufAt = position;
+  }
+
+  /** Writes at an absolute offset without moving the append position (bitmaps). */
+  async pwrite(bytes: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, position + done);
+      done += bytesWritten;
+    }
+    this.bytesWritten += bytes.length;
+  }
+
+  async flush(): Promise<void> {
+    if (this.used === 0) return;
+    await this.pwrite(this.buf.subarray(0, this.used), this.bufAt);
+    this.bufAt += this.used;
+    this.used = 0;
+  }
+
+  async sync(): Promise<void> {
+    await this.flush();
+    await this.handle.datasync();
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
