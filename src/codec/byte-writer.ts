@@ -17,23 +17,28 @@ export class ByteWriter {
   }
 
   u8(v: number): this {
-    this.buf[this.room(1)] = v;
+    const at = this.room(1); // room() may replace this.buf: evaluate it first
+    this.buf[at] = v;
     return this;
   }
   u16(v: number): this {
-    putBe16(this.buf, this.room(2), v);
+    const at = this.room(2);
+    putBe16(this.buf, at, v);
     return this;
   }
   u32(v: number): this {
-    putBe32(this.buf, this.room(4), v);
+    const at = this.room(4);
+    putBe32(this.buf, at, v);
     return this;
   }
   u64(v: number): this {
-    putBe64(this.buf, this.room(8), v);
+    const at = this.room(8);
+    putBe64(this.buf, at, v);
     return this;
   }
   bytes(b: Uint8Array): this {
-    this.buf.set(b, this.room(b.length));
+    const at = this.room(b.length);
+    this.buf.set(b, at);
     return this;
   }
   string(s: string): this {

@@ -1,0 +1,167 @@
+// Plain stream or mapped-ram → mapped-ram: the main stream is copied record by record (RAM PART/END
+// reduced to EOS), pages go to their slots in the page areas, zero pages become holes.
+import { targetPageSize, type Configuration } from '../codec/configuration.js';
+import { readRecords, type MigrationRecord } from '../codec/records.js';
+import type { SectionHeader } from '../codec/section.js';
+import { CAPABILITY_MAPPED_RAM, RAM_SECTION_IDSTR } from '../format/constants.js';
+import { FormatError } from '../format/errors.js';
+import type { Cursor } from '../io/cursor.js';
+import type { DirectIoMode } from '../io/direct-writer.js';
+import type { MigrationFile } from '../reader/migration-file.js';
+import { MappedRamBlock } from '../reader/ram-block.js';
+import { rewriteVmdescConfiguration, withCapability } from '../writer/configuration.js';
+import type { RamBlockSpec } from '../writer/layout.js';
+import { MappedRamWriter, type WriteSummary } from '../writer/mapped-ram-writer.js';
+import type { StagerOptions } from '../writer/page-stager.js';
+import { throttle, type ProgressListener } from './progress.js';
+
+export interface ToMappedRamOptions {
+  /** Offset of the QEMU stream in the output (`file:PATH,offset=N`). */
+  offset?: number;
+  directIo?: DirectIoMode;
+  force?: boolean;
+  onWarning?: (message: string) => void;
+  onProgress?: ProgressListener;
+  stager?: StagerOptions;
+}
+
+/** Bytes read per chunk when copying a mapped-ram page area (a multiple of any page size). */
+const COPY_CHUNK = 8 << 20;
+
+/**
+ * Reads a plain QEMU stream (file cursor or pipe) and writes a mapped-ram file at `outPath`.
+ * Pages re-sent by live iterations overwrite their slot; a later ZERO record clears the bit.
+ */
+export async function streamToMappedRam(input: Cursor, outPath: string, opts: ToMappedRamOptions & { inputSize?: number } = {}): Promise<WriteSummary> {
+  const records = readRecords(input, { pageData: true, deviceData: true, inputSize: opts.inputSize });
+  return translate(records, outPath, opts, () => input.offset, opts.inputSize ?? null, null);
+}
+
+/** Re-lays out a mapped-ram file: new offset, libvirt header dropped, zero pages rescanned, stale data dropped. */
+export async function mappedRamToMappedRam(file: MigrationFile, outPath: string, opts: ToMappedRamOptions = {}): Promise<WriteSummary> {
+  let copied = 0;
+  const copyPages = async (w: MappedRamWriter) => {
+    const buf = new Uint8Array(COPY_CHUNK);
+    for (const b of file.blocks) {
+      if (!(b instanceof MappedRamBlock)) continue;
+      const perChunk = COPY_CHUNK / b.pageSize;
+      for (const run of b.presentRuns()) {
+        for (let p = run.start; p < run.start + run.count; p += perChunk) {
+          const n = Math.min(perChunk, run.start + run.count - p);
+          const data = buf.subarray(0, n * b.pageSize);
+          await b.read(p * b.pageSize, data.length, data);
+          await w.writePages(b.id, p, data);
+          copied += data.length;
+        }
+      }
+    }
+  };
+  return translate(file.records({ deviceData: true }), outPath, opts, () => file.streamOffset + copied, file.size, copyPages);
+}
+
+async function translate(
+  records: AsyncIterable<MigrationRecord>,
+  outPath: string,
+  opts: ToMappedRamOptions,
+  bytesIn: () => number,
+  totalIn: number | null,
+  copyPages: ((w: MappedRamWriter) => Promise<void>) | null,
+): Promise<WriteSummary> {
+  let writer: MappedRamWriter | null = null;
+  let config: Configuration | null = null;
+  let ramStart: SectionHeader | null = null;
+  let ramStarted = false;
+  let memTotal = 0;
+  let pending: RamBlockSpec[] = [];
+  let pendingBytes = 0;
+  let fillPage: Uint8Array | null = null;
+  const progress = throttle(opts.onProgress);
+  const open = async (pageSize: number) => {
+    writer ??= await MappedRamWriter.create(outPath, { offset: opts.offset, directIo: opts.directIo, force: opts.force, pageSize, onWarning: opts.onWarning, stager: opts.stager });
+    return writer;
+  };
+  const startRam = async (w: MappedRamWriter) => {
+    await w.writeRamStart(ramStart!, pending);
+    ramStarted = true;
+    if (copyPages) await copyPages(w);
+  };
+  try {
+    for await (const r of records) {
+      const w: MappedRamWriter = writer ?? (r.type === 'header' ? (null as unknown as MappedRamWriter) : await open(targetPageSize(config)));
+      switch (r.type) {
+        case 'header':
+          break;
+        case 'configuration':
+          config = r.config;
+          await (await open(targetPageSize(config))).writeConfiguration(config);
+          break;
+        case 'command':
+          await w.writeCommand(r.command);
+          break;
+        case 'section':
+          if (r.header.idstr !== RAM_SECTION_IDSTR || r.header.instanceId !== 0) break;
+          if (r.header.kind === 'start') {
+            if (ramStart) throw new FormatError(r.offset, 'a single RAM START section');
+            ramStart = r.header;
+          } else if (r.header.kind === 'part' || r.header.kind === 'end') {
+            if (!ramStarted) throw new FormatError(r.offset, 'the RAM block list before RAM PART/END sections');
+            await w.writeRamEos(r.header.kind);
+          }
+          break;
+        case 'ram-mem-size':
+          memTotal = r.total;
+          pending = [];
+          pendingBytes = 0;
+          if (memTotal === 0) await startRam(w);
+          break;
+        case 'ram-block':
+          pending.push({ id: r.entry.idstr, usedLength: r.entry.usedLength, mrAddr: r.entry.mrAddr, pageSize: w.pageSize });
+          pendingBytes += r.entry.usedLength;
+          if (pendingBytes === memTotal) await startRam(w);
+          break;
+        case 'ram-page':
+          await w.writePages(r.block.idstr, r.pageIndex, r.data!);
+          break;
+        case 'ram-zero':
+          if (r.fill === 0) await w.zeroPage(r.block.idstr, r.pageIndex);
+          else {
+            // Pre-2.x streams may fill a page with a byte other than 0: it is data then.
+            fillPage ??= new Uint8Array(w.pageSize);
+            await w.writePages(r.block.idstr, r.pageIndex, fillPage.fill(r.fill));
+          }
+          break;
+        case 'ram-flush':
+          // MULTIFD_FLUSH has no place in a mapped-ram file (QEMU's loader rejects it).
+          break;
+        case 'ram-eos':
+          if (ramStart && !ramStarted) throw new FormatError(r.offset, 'a RAM START section listing its blocks');
+          break;
+        case 'device-state':
+          await w.writeDevice({ idstr: r.header.idstr, instanceId: r.header.instanceId, version: r.header.version, sectionId: r.header.sectionId }, r.data!);
+          break;
+        case 'section-footer':
+          break;
+        case 'eof':
+          await w.writeEof();
+          break;
+        case 'vmdesc':
+          await w.writeVmdesc(config ? rewriteVmdescConfiguration(r.vmdesc.json, withCapability(config, CAPABILITY_MAPPED_RAM, true)) : r.vmdesc.json);
+          break;
+        case 'trailing':
+          opts.onWarning?.(`dropped ${r.length} bytes after the end of the migration stream`);
+          break;
+        case 'stop':
+          throw new FormatError(r.offset, 'a record mram can convert', r.reason);
+      }
+      progress.tick(() => ({ bytesIn: bytesIn(), totalIn, bytesOut: writer?.bytesWritten ?? 0 }));
+    }
+    const done = writer as MappedRamWriter | null;
+    if (!done) throw new FormatError(0, 'a migration stream', 'no records');
+    const summary = await done.finish();
+    progress.final({ bytesIn: bytesIn(), totalIn, bytesOut: done.bytesWritten });
+    return summary;
+  } catch (e) {
+    await (writer as MappedRamWriter | null)?.abort();
+    throw e;
+  }
+}
