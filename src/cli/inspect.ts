@@ -2,13 +2,14 @@
 import { parseArgs } from 'node:util';
 import { escapeControl } from '../format/escape.js';
 import { MigrationFile } from '../reader/migration-file.js';
-import { EXIT_OK, EXIT_USAGE, parseSize, reportError, type CliIO } from './io.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseSize, reportError, type CliIO } from './io.js';
 import { humanBytes, table } from './text.js';
 
 const HELP = `usage: mram inspect FILE [--offset N] [--json] [--devices] [--xml]
 
 Shows the structure of a QEMU migration file (mapped-ram or plain stream, optionally
-inside a libvirt save header). Reads metadata only.
+inside a libvirt save header). Reads metadata only. Exits 1 with one error line when the
+file is not a migration file or cannot be mapped to its end (the partial map is printed).
 
   --offset N   the QEMU stream starts at byte N (like file:PATH,offset=N);
                default: after a libvirt header if present, else 0
@@ -57,7 +58,7 @@ export function inspectJson(f: MigrationFile): object {
       cookie: f.libvirt.cookie,
       dataOffset: f.libvirt.dataOffset,
     },
-    vmdesc: f.vmdesc && { offset: f.vmdesc.offset, length: f.vmdesc.json.length + 5, devices: f.vmdesc.desc.devices.length },
+    vmdesc: f.vmdesc && { offset: f.vmdesc.offset, length: f.size - f.vmdesc.offset, devices: f.vmdesc.desc.devices.length },
     notes: f.notes,
   };
 }
@@ -140,7 +141,11 @@ export async function inspect(args: string[], io: CliIO): Promise<number> {
     const offset = values.offset === undefined ? undefined : parseSize(values.offset, '--offset');
     file = await MigrationFile.open(path, { offset });
     io.stdout.write(values.json ? JSON.stringify(inspectJson(file), null, 2) + '\n' : inspectText(file, values));
-    return EXIT_OK;
+    if (file.complete) return EXIT_OK;
+    // The map above is partial: say why on one line and fail, so scripts do not take it as whole.
+    const why = file.notes[0] ?? 'no EOF record';
+    io.stderr.write(`mram inspect: ${escapeControl(path)}: incomplete: ${escapeControl(why)}\n`);
+    return EXIT_FAILURE;
   } catch (e) {
     return reportError(io, 'inspect', e, path);
   } finally {
