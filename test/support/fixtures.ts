@@ -97,6 +97,12 @@ export interface FixtureMeta {
   migSha256: string;
   ramSha256: string;
   migBytes: number;
+  /**
+   * Allocated bytes of the file as QEMU wrote it. Fixtures restored from test/fixtures are
+   * re-sparsified (every all-zero 4 KiB block becomes a hole), so their allocation can be
+   * smaller than this (notably the zero-page-detection=none ones); content is identical.
+   */
+  migAllocatedAsWritten: number;
   /** Committed fixtures: name of the shared gz RAM image in test/fixtures. */
   ramGz?: string;
 }
@@ -318,6 +324,7 @@ export async function generateFixture(name: string, opts: { log?: (s: string) =>
       migSha256: sha256File(tmpMig),
       ramSha256: crypto.createHash('sha256').update(ramBuf).digest('hex'),
       migBytes: fs.statSync(tmpMig).size,
+      migAllocatedAsWritten: fileSizes(tmpMig).allocated,
     };
     fs.renameSync(tmpMig, p.mig);
     fs.renameSync(tmpRam, p.ram);

@@ -35,7 +35,7 @@ export interface GuestRamSummary {
  *    middle (run lengths random);
  *  - rest: mostly zero, an isolated non-zero page every ~300 pages;
  *  - page 0 and the last page are non-zero (edge cases).
- * Random pages are capped at ~2 per MiB so compressed fixtures stay small.
+ * Random pages are capped at ~1 per MiB (4 KiB of random data per MiB) so compressed fixtures stay small.
  */
 export function makeGuestRam(memMiB: number, seed: number): { buf: Buffer; summary: GuestRamSummary } {
   const pages = (memMiB * 2 ** 20) / PAGE;
@@ -43,7 +43,7 @@ export function makeGuestRam(memMiB: number, seed: number): { buf: Buffer; summa
   const rnd = prng(seed);
   const nz = () => 1 + (rnd() % 255);
   const summary: GuestRamSummary = { seed, memMiB, pages, nonZeroPages: 0, random: 0, firstByte: 0, lastByte: 0, midByte: 0 };
-  let randomBudget = Math.max(16, memMiB * 2);
+  let randomBudget = Math.max(16, memMiB);
 
   const put = (p: number, kind: PageKind) => {
     const o = p * PAGE;
