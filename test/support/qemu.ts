@@ -394,10 +394,19 @@ export async function saveGuest(o: SaveOptions): Promise<SaveResult> {
   const g = o.guest ?? (await startGuest({ memMiB, ramPath: o.ramPath! }));
   try {
     await configureMigration(g.qmp, o);
-    // Force several dirty-sync rounds: QEMU switches over once the pending dirty bytes fit in
-    // bandwidth x downtime-limit; writing to a file is so fast that even 1 ms would admit the
-    // whole working set, so the bandwidth is capped as well until enough syncs happened.
-    if (o.minDirtySyncs) await g.qmp.execute('migrate-set-parameters', { 'downtime-limit': 1, 'max-bandwidth': 4 << 20 });
+    // Force several dirty-sync rounds. QEMU switches over when the pending dirty bytes fit in
+    // threshold = bandwidth x downtime-limit, and skips the exact (bitmap-syncing) pending check
+    // when the threshold is 0 -- which happens whenever a 100 ms window only scanned zero pages
+    // (measured bandwidth 0). So: fix the bandwidth used for the threshold
+    // (avail-switchover-bandwidth, 1 MiB/s -> ~1 KiB at 1 ms), cap the real bandwidth so the
+    // first pass spans several windows, and release both once enough syncs happened.
+    if (o.minDirtySyncs) {
+      await g.qmp.execute('migrate-set-parameters', {
+        'downtime-limit': 1,
+        'max-bandwidth': 4 << 20,
+        'avail-switchover-bandwidth': 1 << 20,
+      });
+    }
     if (o.running) {
       const st = await g.qmp.execute<{ status: string }>('query-status');
       if (st.status !== 'running') await g.qmp.execute('cont');
@@ -408,7 +417,11 @@ export async function saveGuest(o: SaveOptions): Promise<SaveResult> {
     const stats = await pollMigration(g, o.timeoutMs ?? 120_000, async (info) => {
       if (!released && (info.ram?.['dirty-sync-count'] ?? 0) >= o.minDirtySyncs!) {
         released = true;
-        await g.qmp.execute('migrate-set-parameters', { 'downtime-limit': 60_000, 'max-bandwidth': 2 ** 40 });
+        await g.qmp.execute('migrate-set-parameters', {
+          'downtime-limit': 60_000,
+          'max-bandwidth': 2 ** 40,
+          'avail-switchover-bandwidth': 0,
+        });
       }
     });
     const wallMs = performance.now() - t0;
