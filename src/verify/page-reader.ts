@@ -1,0 +1,177 @@
+// Streams a RAM block's guest-visible content in large chunks through a wasm arena and scans it.
+// Mapped-ram page areas are read sequentially with O_DIRECT, several reads in flight.
+import { constants as fsc, promises as fsp } from 'node:fs';
+import { Arena, type ArenaRegion } from '../kernel/index.js';
+import type { RamBlock } from '../reader/ram-block.js';
+
+/** Geometry of a mapped-ram block: where its pages are and which ones its bitmap claims. */
+export interface MappedPages {
+  pageSize: number;
+  pages: number;
+  pagesOffset: number;
+  bitmap: Uint8Array;
+}
+
+export interface PageChunk {
+  /** Index of the chunk's first page in the block (a multiple of 8). */
+  firstPage: number;
+  pages: number;
+  /** Guest-visible bytes of these pages (zeros where absent); valid until the next chunk is requested. */
+  data: Uint8Array;
+  /** Bit i = page firstPage+i holds a non-zero byte in the file's page slot (before masking by the bitmap). */
+  scanned: Uint8Array;
+  /** Bit i = page firstPage+i is non-zero in the guest-visible content. */
+  present: Uint8Array;
+  /** Pages of the chunk wholly or partly beyond the end of the file (mapped-ram only). */
+  pagesPastEof: number;
+}
+
+export interface PageReaderOptions {
+  /** Bytes per read (default 4 MiB; at least 1 MiB keeps O_DIRECT efficient). */
+  chunkBytes?: number;
+  /** Reads in flight (default 4, the size of libuv's thread pool). */
+  depth?: number;
+  /** Use O_DIRECT when the file system and offsets allow (default true). */
+  direct?: boolean;
+}
+
+const DIRECT_ALIGN = 4096;
+const DEFAULT_CHUNK = 4 << 20;
+const DEFAULT_DEPTH = 4;
+
+/** An arena sized for one reader: `depth` data slots plus their scan bitmaps. */
+export function readerArena(opts: PageReaderOptions = {}): Arena {
+  const chunk = opts.chunkBytes ?? DEFAULT_CHUNK;
+  const depth = opts.depth ?? DEFAULT_DEPTH;
+  return new Arena({ bytes: depth * (chunk + 2 * DIRECT_ALIGN) + (1 << 20) });
+}
+
+interface Slot {
+  data: ArenaRegion;
+  bits: ArenaRegion;
+  present: Uint8Array;
+  pending: Promise<number> | null;
+}
+
+function chunkPagesFor(pageSize: number, opts: PageReaderOptions): number {
+  // Whole bytes of bitmap per chunk, and at least one page.
+  return Math.max(8, Math.floor((opts.chunkBytes ?? DEFAULT_CHUNK) / pageSize / 8) * 8);
+}
+
+function slots(arena: Arena, depth: number, chunkBytes: number, chunkPages: number): Slot[] {
+  return Array.from({ length: depth }, () => ({
+    data: arena.alloc(chunkBytes),
+    bits: arena.alloc(chunkPages / 8),
+    present: new Uint8Array(chunkPages / 8),
+    pending: null,
+  }));
+}
+
+/** Opens for O_DIRECT when asked and possible, else buffered; reports which one it got. */
+async function openForRead(path: string, direct: boolean): Promise<{ fh: fsp.FileHandle; direct: boolean }> {
+  if (direct && fsc.O_DIRECT !== undefined) {
+    try {
+      return { fh: await fsp.open(path, fsc.O_RDONLY | fsc.O_DIRECT), direct: true };
+    } catch {
+      /* file system without O_DIRECT: fall back to the page cache */
+    }
+  }
+  return { fh: await fsp.open(path, fsc.O_RDONLY), direct: false };
+}
+
+/** Reads up to `len` bytes at `pos`; O_DIRECT reads stop at the first short (end-of-file) read. */
+async function readAt(fh: fsp.FileHandle, into: Uint8Array, len: number, pos: number, direct: boolean): Promise<number> {
+  let done = 0;
+  while (done < len) {
+    const { bytesRead } = await fh.read(into, done, len - done, pos + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+    if (direct && bytesRead % DIRECT_ALIGN !== 0) break;
+  }
+  return done;
+}
+
+/**
+ * Guest-visible content of a mapped-ram block, chunk by chunk. The whole page area is read
+ * (holes read as zeros cheaply) so that stale data under clear bits is seen too.
+ */
+export async function* readMappedPages(path: string, fileSize: number, b: MappedPages, arena: Arena, opts: PageReaderOptions = {}): AsyncGenerator<PageChunk, void, undefined> {
+  const chunkPages = chunkPagesFor(b.pageSize, opts);
+  const chunkBytes = chunkPages * b.pageSize;
+  const depth = opts.depth ?? DEFAULT_DEPTH;
+  const aligned = b.pagesOffset % DIRECT_ALIGN === 0 && chunkBytes % DIRECT_ALIGN === 0;
+  const { fh, direct } = await openForRead(path, (opts.direct ?? true) && aligned);
+  const pool = slots(arena, depth, chunkBytes + DIRECT_ALIGN, chunkPages);
+  const chunks = Math.ceil(b.pages / chunkPages);
+  const issue = (k: number) => {
+    const slot = pool[k % depth]!;
+    const pos = b.pagesOffset + k * chunkBytes;
+    const len = Math.min(b.pages - k * chunkPages, chunkPages) * b.pageSize;
+    const want = direct ? Math.ceil(len / DIRECT_ALIGN) * DIRECT_ALIGN : len;
+    slot.pending = pos >= fileSize ? Promise.resolve(0) : readAt(fh, slot.data.view, want, pos, direct).then((n) => Math.min(n, len));
+  };
+  try {
+    for (let k = 0; k < Math.min(depth, chunks); k++) issue(k);
+    for (let k = 0; k < chunks; k++) {
+      const slot = pool[k % depth]!;
+      const got = await slot.pending!;
+      const firstPage = k * chunkPages;
+      const pages = Math.min(b.pages - firstPage, chunkPages);
+      const len = pages * b.pageSize;
+      const data = slot.data.view.subarray(0, len);
+      // The region is reused: bytes the file did not supply must read as zeros.
+      if (got < len) data.fill(0, got);
+      const scanned = slot.bits.view.subarray(0, Math.ceil(pages / 8));
+      arena.scan(data, b.pageSize, scanned, 0);
+      maskToBitmap(data, b, firstPage, pages, scanned, slot.present);
+      const pagesPastEof = pages - Math.min(pages, Math.floor(got / b.pageSize));
+      yield { firstPage, pages, data, scanned, present: slot.present.subarray(0, scanned.length), pagesPastEof };
+      if (k + depth < chunks) issue(k + depth);
+    }
+  } finally {
+    // Reads still in flight write into arena regions: let them land before the regions are reused.
+    await Promise.allSettled(pool.map((s) => s.pending));
+    for (const s of pool) {
+      s.data.free();
+      s.bits.free();
+    }
+    await fh.close();
+  }
+}
+
+/** present = scanned AND bitmap; pages with data under a clear bit are zeroed (the guest never sees them). */
+function maskToBitmap(data: Uint8Array, b: MappedPages, firstPage: number, pages: number, scanned: Uint8Array, present: Uint8Array): void {
+  const base = firstPage >>> 3;
+  for (let i = 0; i < scanned.length; i++) {
+    const valid = i === scanned.length - 1 && pages & 7 ? (1 << (pages & 7)) - 1 : 0xff;
+    const s = scanned[i]! & valid;
+    const f = b.bitmap[base + i]! & valid;
+    present[i] = s & f;
+    let stale = s & ~f & 0xff;
+    while (stale) {
+      const bit = 31 - Math.clz32(stale & -stale);
+      stale &= stale - 1;
+      const p = i * 8 + bit;
+      data.fill(0, p * b.pageSize, (p + 1) * b.pageSize);
+    }
+  }
+}
+
+/** Guest-visible content of any RAM block (plain streams: pages gathered from their records). */
+export async function* readBlockPages(block: RamBlock, arena: Arena, opts: PageReaderOptions = {}): AsyncGenerator<PageChunk, void, undefined> {
+  const chunkPages = chunkPagesFor(block.pageSize, opts);
+  const [slot] = slots(arena, 1, chunkPages * block.pageSize, chunkPages);
+  try {
+    for (let firstPage = 0; firstPage < block.pages; firstPage += chunkPages) {
+      const pages = Math.min(block.pages - firstPage, chunkPages);
+      const data = slot!.data.view.subarray(0, pages * block.pageSize);
+      await block.read(firstPage * block.pageSize, data.length, data);
+      const scanned = slot!.bits.view.subarray(0, Math.ceil(pages / 8));
+      arena.scan(data, block.pageSize, scanned, 0);
+      yield { firstPage, pages, data, scanned, present: scanned, pagesPastEof: 0 };
+    }
+  } finally {
+    slot!.data.free();
+    slot!.bits.free();
+  }
+}

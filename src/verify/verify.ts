@@ -1,0 +1,118 @@
+// `verify` as a library call: wrapper, stream walk, layout, page content and digests → one report.
+import { CAPABILITY_MAPPED_RAM, LIBVIRT_FORMAT_SPARSE, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
+import { FormatError, UsageError } from '../format/errors.js';
+import { decodeLibvirtFixed, isLibvirtMagic } from '../codec/libvirt.js';
+import { FileSource } from '../io/file-source.js';
+import type { RamBlock } from '../reader/ram-block.js';
+import { checkContent, type ContentOptions } from './content.js';
+import { Findings, type Finding } from './findings.js';
+import { checkLayout } from './layout.js';
+import { readerArena } from './page-reader.js';
+import { walkStream } from './walk.js';
+
+export interface VerifyOptions {
+  /** Where the QEMU stream starts; default: after a libvirt header if any, else 0. */
+  offset?: number;
+  /** Metadata only: no page data is read (no content checks, no digests). */
+  quick?: boolean;
+  /** SHA-256 of each RAM block's guest-visible content. */
+  digest?: boolean;
+  progress?: ContentOptions['progress'];
+  /** Use O_DIRECT for page reads (default true). */
+  direct?: boolean;
+}
+
+/** qemu-img check convention. */
+export const VerifyExit = { OK: 0, NOT_CHECKED: 1, ERRORS: 2, WARNINGS: 3 } as const;
+
+export interface VerifyReport {
+  ok: boolean;
+  exitCode: number;
+  /** False when the file could not be checked (unreadable, not a QEMU migration file). */
+  checked: boolean;
+  file: string;
+  size: number;
+  allocated: number;
+  streamOffset: number;
+  format: 'mapped-ram' | 'stream' | null;
+  errors: Finding[];
+  warnings: Finding[];
+  /** Findings beyond the per-code cap, counted per code. */
+  suppressed: Record<string, number>;
+  /** Block idstr → SHA-256 hex of its guest-visible RAM (with `digest`). */
+  digests: Record<string, string>;
+}
+
+export async function verifyFile(path: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  if (opts.quick && opts.digest) throw new UsageError('--quick reads no page data, so it cannot be combined with --digest');
+  const findings = new Findings();
+  let source: FileSource;
+  try {
+    source = await FileSource.open(path);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    findings.add('E_OPEN', 0, err.message ?? String(e));
+    return report(path, null, findings, {}, false, null);
+  }
+  try {
+    let streamOffset = opts.offset ?? 0;
+    let checked = true;
+    let prefix = null;
+    let libvirtFormat: number | null = null;
+    const fixed = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
+    await source.readInto(fixed, 0);
+    if (fixed.length >= 16 && isLibvirtMagic(fixed)) {
+      try {
+        const h = decodeLibvirtFixed(fixed, source.size);
+        if (!h.complete) findings.add('E_LIBVIRT_INCOMPLETE', 0, 'libvirt header magic is "LibvirtQemudPart": the save did not complete');
+        libvirtFormat = h.format;
+        if (opts.offset === undefined) streamOffset = h.dataOffset;
+        prefix = { start: 0, end: Math.min(streamOffset, h.dataOffset), what: 'libvirt header' };
+      } catch (e) {
+        if (!(e instanceof FormatError)) throw e;
+        findings.add('E_LIBVIRT_HEADER', e.offset, `libvirt header: ${e.message}`);
+        if (opts.offset === undefined) checked = false;
+      }
+    } else if (streamOffset > 0) prefix = { start: 0, end: streamOffset, what: 'bytes before the stream offset' };
+    if (streamOffset > source.size) throw new UsageError(`offset ${streamOffset} is beyond the end of the file (${source.size} bytes)`);
+    if (!checked) return report(path, source, findings, {}, false, null, streamOffset);
+
+    const map = await walkStream(source, streamOffset, findings);
+    if (!map.isMigration) return report(path, source, findings, {}, false, null, streamOffset);
+    const configured = map.config?.capabilities?.includes(CAPABILITY_MAPPED_RAM) ?? false;
+    if (libvirtFormat !== null && map.config && (libvirtFormat === LIBVIRT_FORMAT_SPARSE) !== configured) {
+      findings.add('E_CONFIG_MAPPED_RAM', 16 + 12, `libvirt format ${libvirtFormat} ${libvirtFormat === LIBVIRT_FORMAT_SPARSE ? 'says sparse (mapped-ram)' : 'is not sparse'}, but the stream's mapped-ram capability is ${configured ? 'on' : 'off'}`);
+    }
+    const mapped = await checkLayout(source, map, findings, prefix);
+    let digests: Record<string, string> = {};
+    if (!opts.quick) {
+      const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream ? [b.stream] : []));
+      const arena = readerArena();
+      const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0);
+      digests = await checkContent(path, source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, progress: opts.progress, direct: opts.direct });
+    }
+    return report(path, source, findings, digests, true, map.mappedRam ? 'mapped-ram' : 'stream', streamOffset);
+  } finally {
+    await source.close();
+  }
+}
+
+function report(path: string, source: FileSource | null, f: Findings, digests: Record<string, string>, checked: boolean, format: VerifyReport['format'], streamOffset = 0): VerifyReport {
+  const errors = f.count('error');
+  const warnings = f.count('warning');
+  const exitCode = !checked ? VerifyExit.NOT_CHECKED : errors > 0 ? VerifyExit.ERRORS : warnings > 0 ? VerifyExit.WARNINGS : VerifyExit.OK;
+  return {
+    ok: checked && errors === 0,
+    exitCode,
+    checked,
+    file: path,
+    size: source?.size ?? 0,
+    allocated: source?.allocated ?? 0,
+    streamOffset,
+    format,
+    errors: f.errors,
+    warnings: f.warnings,
+    suppressed: Object.fromEntries(f.suppressed),
+    digests,
+  };
+}
