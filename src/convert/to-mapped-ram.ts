@@ -4,7 +4,7 @@ import { targetPageSize, type Configuration } from '../codec/configuration.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
 import type { SectionHeader } from '../codec/section.js';
 import { CAPABILITY_MAPPED_RAM, RAM_SECTION_IDSTR } from '../format/constants.js';
-import { FormatError } from '../format/errors.js';
+import { FormatError, UsageError } from '../format/errors.js';
 import type { Cursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
 import type { MigrationFile } from '../reader/migration-file.js';
@@ -93,6 +93,8 @@ async function translate(
           break;
         case 'configuration':
           config = r.config;
+          // A mapped-ram stream read sequentially would skip its page areas: only files carry them.
+          if (!copyPages && config.capabilities?.includes(CAPABILITY_MAPPED_RAM)) throw new UsageError('mapped-ram input must be a file, not a pipe');
           await (await open(targetPageSize(config))).writeConfiguration(config);
           break;
         case 'command':

@@ -1,0 +1,135 @@
+// Sequential outputs for plain streams: a file (temporary name, renamed when complete) or any
+// Writable such as stdout (backpressure respected).
+import { promises as fsp } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { OutputFile } from '../writer/output-file.js';
+
+const BUFFER = 4 << 20;
+
+export abstract class ByteSink {
+  protected buf = new Uint8Array(BUFFER);
+  protected used = 0;
+  bytesWritten = 0;
+
+  /** Copies `bytes` into the buffer, flushing first when they do not fit. */
+  async write(bytes: Uint8Array): Promise<void> {
+    if (this.used + bytes.length > this.buf.length) await this.flush();
+    if (bytes.length > this.buf.length) {
+      await this.emit(bytes);
+      this.bytesWritten += bytes.length;
+      return;
+    }
+    this.buf.set(bytes, this.used);
+    this.used += bytes.length;
+  }
+
+  /** Room left before the next flush (lets hot loops write without awaiting). */
+  get room(): number {
+    return this.buf.length - this.used;
+  }
+
+  /** Synchronous append; the caller checked `room`. */
+  put(bytes: Uint8Array): void {
+    this.buf.set(bytes, this.used);
+    this.used += bytes.length;
+  }
+
+  async flush(): Promise<void> {
+    if (this.used === 0) return;
+    const out = this.buf.subarray(0, this.used);
+    await this.emit(out);
+    this.bytesWritten += out.length;
+    // The Writable may still hold `out`: continue in a fresh buffer.
+    this.buf = new Uint8Array(BUFFER);
+    this.used = 0;
+  }
+
+  protected abstract emit(bytes: Uint8Array): Promise<void>;
+  /** Flushes and makes the output final. */
+  abstract finish(): Promise<void>;
+  /** Drops the output (a file sink removes its temporary file). */
+  abstract abort(): Promise<void>;
+}
+
+export class FileSink extends ByteSink {
+  private position = 0;
+
+  private constructor(
+    private readonly out: OutputFile,
+    private readonly handle: fsp.FileHandle,
+  ) {
+    super();
+  }
+
+  static async create(path: string, force = false): Promise<FileSink> {
+    const out = await OutputFile.create(path, force);
+    try {
+      return new FileSink(out, await fsp.open(out.tempPath, 'r+'));
+    } catch (e) {
+      await out.discard();
+      throw e;
+    }
+  }
+
+  protected override async emit(bytes: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, this.position + done);
+      done += bytesWritten;
+    }
+    this.position += bytes.length;
+  }
+
+  override async finish(): Promise<void> {
+    try {
+      await this.flush();
+      await this.handle.datasync();
+      await this.handle.close();
+      await this.out.commit();
+    } catch (e) {
+      await this.abort();
+      throw e;
+    }
+  }
+
+  override async abort(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+    await this.out.discard();
+  }
+}
+
+export class WritableSink extends ByteSink {
+  private error: Error | null = null;
+
+  constructor(private readonly stream: Writable | NodeJS.WritableStream) {
+    super();
+    stream.on('error', (e: Error) => {
+      this.error ??= e;
+    });
+  }
+
+  protected override async emit(bytes: Uint8Array): Promise<void> {
+    if (this.error) throw this.error;
+    if (!this.stream.write(bytes)) {
+      await new Promise<void>((resolve, reject) => {
+        const done = (e?: Error) => {
+          this.stream.off('drain', done);
+          this.stream.off('error', done);
+          if (e) reject(e);
+          else resolve();
+        };
+        this.stream.on('drain', done);
+        this.stream.on('error', done);
+      });
+    }
+  }
+
+  override async finish(): Promise<void> {
+    await this.flush();
+    if (this.error) throw this.error;
+  }
+
+  override async abort(): Promise<void> {
+    this.used = 0;
+  }
+}
