@@ -1,0 +1,101 @@
+// Raw RAM images of RAM blocks: sparse files (only non-zero pages written) or a dense byte stream.
+import { constants as fsc, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { UsageError } from '../format/errors.js';
+import type { Arena } from '../kernel/index.js';
+import type { MigrationFile } from '../reader/migration-file.js';
+import { MappedRamBlock, type RamBlock } from '../reader/ram-block.js';
+import { readBlockPages, readerArena, readMappedPages, type PageChunk, type PageReaderOptions } from '../verify/page-reader.js';
+import { blockPath } from './names.js';
+
+export interface ExtractOptions extends PageReaderOptions {
+  /** Replace an existing output file. */
+  force?: boolean;
+}
+
+export interface ExtractResult {
+  block: string;
+  path: string;
+  /** Apparent size: the block's used length. */
+  length: number;
+  /** Bytes actually written (non-zero pages). */
+  written: number;
+}
+
+/** Guest-visible chunks of a block, whichever encoding stores it. */
+function chunksOf(file: MigrationFile, block: RamBlock, arena: Arena, opts: PageReaderOptions): AsyncGenerator<PageChunk, void, undefined> {
+  if (block instanceof MappedRamBlock) return readMappedPages(file.path, file.size, block, arena, opts);
+  return readBlockPages(block, arena, opts);
+}
+
+/** Writes the block as a sparse raw image: a temporary file in the same directory, renamed at the end. */
+export async function extractBlock(file: MigrationFile, block: RamBlock, out: string, opts: ExtractOptions = {}, arena: Arena = readerArena(opts)): Promise<ExtractResult> {
+  if (!opts.force && (await exists(out))) throw new UsageError(`${out} exists (use --force to overwrite)`);
+  const tmp = path.join(path.dirname(out), `.${path.basename(out)}.mram-tmp-${process.pid}`);
+  const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
+  let written = 0;
+  try {
+    for await (const c of chunksOf(file, block, arena, opts)) {
+      for (const run of setRuns(c.present, c.pages)) {
+        const from = run.start * block.pageSize;
+        const len = run.count * block.pageSize;
+        await fh.write(c.data, from, len, (c.firstPage + run.start) * block.pageSize);
+        written += len;
+      }
+    }
+    // Absent and zero pages stay holes: the size comes from the truncate, not from writes.
+    await fh.truncate(block.usedLength);
+    await fh.close();
+    await fsp.rename(tmp, out);
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  return { block: block.id, path: out, length: block.usedLength, written };
+}
+
+/** Every block into `dir` (created if missing), file names from `blockFileName`. */
+export async function extractAll(file: MigrationFile, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult[]> {
+  await fsp.mkdir(dir, { recursive: true });
+  const targets = file.blocks.map((b) => ({ b, out: blockPath(dir, b.id) }));
+  if (!opts.force) for (const t of targets) if (await exists(t.out)) throw new UsageError(`${t.out} exists (use --force to overwrite)`);
+  const arena = readerArena(opts);
+  const results: ExtractResult[] = [];
+  for (const t of targets) results.push(await extractBlock(file, t.b, t.out, opts, arena));
+  return results;
+}
+
+/** Dense raw image on a stream (e.g. stdout): zeros included. */
+export async function extractToStream(file: MigrationFile, block: RamBlock, out: NodeJS.WritableStream, opts: PageReaderOptions = {}): Promise<number> {
+  let n = 0;
+  for await (const c of chunksOf(file, block, readerArena(opts), opts)) {
+    // The chunk's memory is reused for the next read: hand the stream a copy.
+    const copy = Buffer.from(c.data);
+    await new Promise<void>((resolve, reject) => out.write(copy, (err) => (err ? reject(err) : resolve())));
+    n += copy.length;
+  }
+  return n;
+}
+
+function* setRuns(bits: Uint8Array, pages: number): Generator<{ start: number; count: number }> {
+  let start = -1;
+  for (let p = 0; p < pages; p++) {
+    const set = (bits[p >>> 3]! >>> (p & 7)) & 1;
+    if (set && start < 0) start = p;
+    else if (!set && start >= 0) {
+      yield { start, count: p - start };
+      start = -1;
+    }
+  }
+  if (start >= 0) yield { start, count: pages - start };
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
