@@ -1,12 +1,11 @@
 // Proves the QEMU test harness itself: fixtures round-trip through real QEMU byte for byte.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { getFixture, FIXTURES, type Fixture } from '../support/fixtures.js';
-import { makeGuestRam, nonZeroPages, PAGE, fileSizes, dirtierBootSector } from '../support/guest-ram.js';
+import { makeGuestRam, nonZeroPages, PAGE, fileSizes, dirtierBootSector, writeGuestRam } from '../support/guest-ram.js';
 import { readLibvirtHeader, buildLibvirtHeader, LIBVIRT_HEADER_SIZE } from '../support/libvirt-header.js';
-import { describeQemu, liveQemuCount, loadGuest, makeTempDir, saveGuest, startGuest, QmpError } from '../support/qemu.js';
-import { writeGuestRam } from '../support/guest-ram.js';
+import { describeQemu, killAllGuests, liveQemuCount, loadGuest, makeTempDir, saveGuest, startGuest, QmpError } from '../support/qemu.js';
 
 const QEVM = Buffer.from('QEVM', 'latin1');
 
@@ -42,11 +41,13 @@ async function roundTrip(fx: Fixture): Promise<void> {
   expect(res.stats.status).toBe('completed');
 }
 
-afterAll(() => {
+afterAll(async () => {
+  // every test cleans up after itself; anything left here is a harness bug
+  expect(await killAllGuests()).toBe(0);
   expect(liveQemuCount()).toBe(0);
 });
 
-describeQemu('guest-ram patterns (no QEMU needed but cheap)', () => {
+describe('guest-ram patterns and libvirt header (no QEMU)', () => {
   it('is deterministic from the seed and has every page kind', () => {
     const a = makeGuestRam(8, 7);
     const b = makeGuestRam(8, 7);

@@ -98,6 +98,19 @@ const haveSetpriv = (() => {
   return r.status === 0 && r.stdout.includes('pdeathsig');
 })();
 
+const liveGuests = new Set<Guest>();
+
+/**
+ * Kill every guest started by this module that is still alive (for afterAll/afterEach hooks:
+ * a timed-out test never reaches its own finally). Process exit and, via setpriv --pdeathsig,
+ * the death of this process also kill them.
+ */
+export async function killAllGuests(): Promise<number> {
+  const gs = [...liveGuests];
+  await Promise.all(gs.map((g) => g.kill()));
+  return gs.length;
+}
+
 /** Number of QEMU processes started by this module that are still alive. */
 export function liveQemuCount(): number {
   return live.size;
@@ -192,9 +205,11 @@ export async function startGuest(opts: StartGuestOptions): Promise<Guest> {
   });
 
   let killed = false;
+  let guest: Guest | undefined;
   const kill = async () => {
     if (killed) return;
     killed = true;
+    if (guest) liveGuests.delete(guest);
     qmp?.close();
     if (!exited) {
       proc.kill('SIGTERM');
@@ -219,7 +234,9 @@ export async function startGuest(opts: StartGuestOptions): Promise<Guest> {
     await kill();
     throw new Error(`startGuest failed: ${(e as Error).message}\nargs: ${args.join(' ')}\nstderr: ${err.trim()}`);
   }
-  return { proc, qmp, dir, ramPath, memMiB: m, args, stderr: () => err, kill };
+  guest = { proc, qmp, dir, ramPath, memMiB: m, args, stderr: () => err, kill };
+  liveGuests.add(guest);
+  return guest;
 }
 
 /** Run `fn` with a guest, always killing it afterwards. */
