@@ -1,5 +1,6 @@
 // Decodes a migration stream into typed records, one at a time (the core every reader builds on).
 import {
+  MAPPED_RAM_HEADER_SIZE,
   CAPABILITY_MAPPED_RAM,
   CAPABILITY_X_IGNORE_SHARED,
   QEMU_VM_FILE_MAGIC,
@@ -200,6 +201,7 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
     if (n === 0) throw new FormatError(entryOffset, 'a RAM block name of 1 to 255 bytes', 'length 0');
     await c.need(n, 'RAM block name');
     const idstr = c.string(n);
+    if (blocks.has(idstr)) throw new FormatError(entryOffset, `RAM block ${JSON.stringify(idstr)} declared once`, 'declared twice');
     const usedLength = await c.readU64('RAM block used length');
     if (usedLength % pageSize !== 0) throw new FormatError(entryOffset + 1 + n, `a used length that is a multiple of the page size ${pageSize}`, String(usedLength));
     const mrAddr = ignoreShared ? await c.readU64('RAM block guest address') : null;
@@ -209,6 +211,10 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
     if (h.pagesOffset % h.pageSize !== 0) throw new FormatError(headerOffset + 20, `pages offset aligned to the page size ${h.pageSize}`, hex(h.pagesOffset));
     // Ignored shared blocks (x-ignore-shared, QEMU > 10.2) have no areas and no jump.
     if (!(ignoreShared && h.bitmapOffset === 0 && h.pagesOffset === 0)) {
+      // A page area behind its own header would send the walk backwards (a loop when used length is 0).
+      if (h.pagesOffset < headerOffset + MAPPED_RAM_HEADER_SIZE) {
+        throw new FormatError(headerOffset + 20, `the page area of block ${JSON.stringify(idstr)} after its header (${hex(headerOffset + MAPPED_RAM_HEADER_SIZE)})`, hex(h.pagesOffset));
+      }
       await c.seek(h.pagesOffset + usedLength, `end of the page area of block ${JSON.stringify(idstr)}`);
     }
     return { idstr, usedLength, entryOffset, mrAddr, mappedRam: { ...h, headerOffset } };

@@ -15,7 +15,7 @@ export interface ContentOptions extends PageReaderOptions {
   progress?: (done: number, total: number) => void;
 }
 
-const name = (s: string) => JSON.stringify(escapeControl(s));
+const name = (s: string) => `"${escapeControl(s)}"`;
 
 /** First page and count of pages matching one condition. */
 class PageTally {

@@ -27,7 +27,7 @@ interface Region {
   block?: string;
 }
 
-const name = (s: string) => JSON.stringify(escapeControl(s));
+const name = (s: string) => `"${escapeControl(s)}"`;
 
 /** Runs the layout checks and reads every bitmap that lies inside the file. */
 export async function checkLayout(source: FileSource, map: StreamMap, findings: Findings, prefix: Region | null): Promise<MappedBlock[]> {

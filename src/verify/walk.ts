@@ -55,7 +55,7 @@ export interface StreamMap {
 }
 
 const S = JSON.stringify;
-const name = (s: string) => S(escapeControl(s));
+const name = (s: string) => `"${escapeControl(s)}"`;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const toNumber = (b: bigint) => (b > MAX_SAFE ? Number.POSITIVE_INFINITY : Number(b));
 
@@ -153,6 +153,10 @@ export async function walkStream(source: FileSource, streamOffset: number, findi
         await walkRam(ignoreShared, blocks);
       } else if (kind === 'full') {
         const device = map.vmdesc?.desc.devices[deviceIndex];
+        if (!map.vmdesc) {
+          await checkEndsWithEof();
+          if (!findings.has('E_VMDESC_JSON')) findings.add('W_NO_VMDESC', source.size, 'no vmdesc at the end of the file');
+        }
         if (!map.vmdesc) stop('W_UNCHECKED', at, `device section ${name(header.idstr)} and everything after it not checked: no vmdesc to size it`);
         if (!device) stop('E_DEVICE_MISMATCH', at, `device section ${name(header.idstr)} is number ${deviceIndex + 1}, the vmdesc describes only ${map.vmdesc!.desc.devices.length}`);
         if (device!.name !== header.idstr || (device!.instance_id ?? 0) !== header.instanceId) {
@@ -161,6 +165,7 @@ export async function walkStream(source: FileSource, streamOffset: number, findi
         await c.skip(payloadSize(device!, map.vmdesc!.offset), `payload of device ${name(header.idstr)}`);
         deviceIndex++;
       } else {
+        if (!map.vmdesc) await checkEndsWithEof();
         stop('W_UNCHECKED', at, `${kind} section of iterative device ${name(header.idstr)} and everything after it not checked (only "ram" is understood)`);
       }
       const footerAt = c.offset;
@@ -265,6 +270,15 @@ export async function walkStream(source: FileSource, streamOffset: number, findi
     await c.seek(next, `end of the page area of block ${name(id)}`);
     spanStart = next;
     return layout;
+  }
+
+  /** Without a vmdesc the walk cannot reach the end; a complete stream still ends with a footer and EOF. */
+  async function checkEndsWithEof(): Promise<void> {
+    const tail = new Uint8Array(6);
+    if (source.size - streamOffset < 14 || (await source.readInto(tail, source.size - 6)) < 6) return;
+    if (tail[0] !== RecordType.SectionFooter || tail[5] !== RecordType.Eof) {
+      findings.add('E_NO_EOF', source.size, 'the file ends neither with a vmdesc nor with a section footer and the EOF record: it is truncated');
+    }
   }
 
   async function walkTail(): Promise<void> {
