@@ -1,0 +1,84 @@
+// mram extract: raw RAM images equal to the guest's RAM, sparse, safe names, no silent overwrite.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { blockFileName, blockPath } from '../../src/extract/names.js';
+import { getFixture } from '../support/fixtures.js';
+import { runCli } from '../support/cli.js';
+import { tempDir } from '../verify/support.js';
+
+const dir = tempDir('mram-extract-');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const sha = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
+
+describe('extract', () => {
+  for (const name of ['mr-32m', 'mr-mfd-32m', 'mr-off-32m', 'libvirt-mr-32m', 'stream-32m']) {
+    it(`${name}: --block mem equals the RAM image byte for byte and is sparse`, async () => {
+      const fx = await getFixture(name);
+      const out = path.join(dir, `${name}.ram`);
+      const offset = fx.meta.libvirt ? [] : ['--offset', String(fx.meta.offset)];
+      const r = await runCli(['extract', fx.file, '--block', 'mem', '-o', out, ...offset]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(fs.readFileSync(out).equals(fs.readFileSync(fx.ramImage))).toBe(true);
+      const st = fs.statSync(out);
+      expect(st.size).toBe(fx.meta.memMiB << 20);
+      expect(st.blocks * 512).toBeLessThan(st.size);
+      expect(fs.readdirSync(dir).filter((f) => f.includes('mram-tmp'))).toEqual([]);
+    });
+  }
+
+  it('-o - writes the dense image to stdout', async () => {
+    const fx = await getFixture('mr-32m');
+    const chunks: Buffer[] = [];
+    const { PassThrough } = await import('node:stream');
+    const { main } = await import('../../src/cli/main.js');
+    const stdout = new PassThrough();
+    stdout.on('data', (c: Buffer) => chunks.push(c));
+    const code = await main(['extract', fx.file, '--block', 'mem', '-o', '-'], { stdout, stderr: new PassThrough(), stdin: new PassThrough() });
+    expect(code).toBe(0);
+    expect(sha(Buffer.concat(chunks))).toBe(fx.meta.ramSha256);
+  });
+
+  it('--all writes every block under DIR with escaped names; refuses to overwrite without --force', async () => {
+    const fx = await getFixture('mr-32m');
+    const out = path.join(dir, 'all');
+    const r = await runCli(['extract', fx.file, '--all', out]);
+    expect(r.code).toBe(0);
+    const files = fs.readdirSync(out).sort();
+    expect(files).toContain('mem.ram');
+    expect(files).toContain('%2From@etc%2Facpi%2Ftables.ram');
+    expect(sha(fs.readFileSync(path.join(out, 'mem.ram')))).toBe(fx.meta.ramSha256);
+    const v = await runCli(['verify', '--json', '--digest', fx.file]);
+    const digests = JSON.parse(v.stdout).digests as Record<string, string>;
+    for (const [id, d] of Object.entries(digests)) expect(sha(fs.readFileSync(path.join(out, blockFileName(id))))).toBe(d);
+    const again = await runCli(['extract', fx.file, '--all', out]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/exists/);
+    expect((await runCli(['extract', fx.file, '--all', out, '--force'])).code).toBe(0);
+  });
+
+  it('a missing block is a usage error naming the blocks', async () => {
+    const fx = await getFixture('mr-32m');
+    const r = await runCli(['extract', fx.file, '--block', 'nope', '-o', path.join(dir, 'x')]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/pc\.bios/);
+    expect(fs.existsSync(path.join(dir, 'x'))).toBe(false);
+  });
+
+  it('file names never leave DIR and stay distinct', () => {
+    const ids = ['..', '.', '/', '../../etc/passwd', 'a/b', 'a%2Fb', '\x1b\n', 'x'.repeat(255), 'x'.repeat(254) + 'y', 'pc.ram'];
+    const names = ids.map(blockFileName);
+    expect(new Set(names).size).toBe(ids.length);
+    for (const [i, n] of names.entries()) {
+      expect(n).not.toMatch(/[/\x00-\x1f]/);
+      expect(n.startsWith('.')).toBe(false);
+      expect(Buffer.byteLength(n)).toBeLessThanOrEqual(255);
+      expect(path.dirname(blockPath(dir, ids[i]!))).toBe(path.resolve(dir));
+    }
+    expect(blockFileName('pc.ram')).toBe('pc.ram.ram');
+    expect(blockFileName('/rom@etc/acpi/tables')).toBe('%2From@etc%2Facpi%2Ftables.ram');
+  });
+});
