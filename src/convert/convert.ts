@@ -7,6 +7,7 @@ import { UsageError } from '../format/errors.js';
 import { FileCursor, StreamCursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
 import { FileSource } from '../io/file-source.js';
+import { PrefetchFileCursor } from '../io/prefetch-cursor.js';
 import { MigrationFile } from '../reader/migration-file.js';
 import { ByteSink, FileSink, WritableSink } from './byte-sink.js';
 import type { ProgressListener } from './progress.js';
@@ -57,7 +58,7 @@ export async function convertMigration(
     try {
       if (to === 'stream') throw new UsageError(`${input} is already a plain stream`);
       if (typeof output !== 'string') throw new UsageError('mapped-ram output must be a file (it is written out of order)');
-      const s = await streamToMappedRam(new FileCursor(source, offset), output, { ...opts, inputSize: size });
+      const s = await streamToMappedRam(new PrefetchFileCursor(source, offset), output, { ...opts, inputSize: size });
       return { from: format, to, bytes: s.size, direct: s.direct };
     } finally {
       await source.close();

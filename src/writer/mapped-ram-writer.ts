@@ -167,7 +167,7 @@ export class MappedRamWriter {
 
   /** Whole pages of a block starting at `firstPage`; all-zero pages are left as holes with their bit clear. */
   async writePages(blockId: string, firstPage: number, data: Uint8Array): Promise<void> {
-    await this.ready;
+    if (!this.stager) await this.ready;
     await this.stager.put(blockId, firstPage, data);
   }
 

@@ -97,7 +97,9 @@ export class PageStager {
       const index = Math.floor(page / this.extentPages);
       const slot = page - index * this.extentPages;
       const n = Math.min(count - done, this.extentPages - slot);
-      const ext = await this.extentFor(b, index);
+      const cur = this.current;
+      // Sequential pages land in the open extent: no await on the hot path.
+      const ext = cur && cur.block === b && cur.index === index ? cur : await this.extentFor(b, index);
       const view = ext.region.view.subarray(slot * ps, (slot + n) * ps);
       view.set(data.subarray(done * ps, (done + n) * ps));
       this.arena.scan(view, ps, ext.staged, slot);
