@@ -1,6 +1,6 @@
 // `mram convert`: plain stream ⇄ mapped-ram, and mapped-ram re-layout; `-` for stdin/stdout.
 import { parseArgs } from 'node:util';
-import { UsageError } from '../format/errors.js';
+import { FormatError, UsageError } from '../format/errors.js';
 import { convertMigration, type MigrationFormat } from '../convert/convert.js';
 import type { Progress } from '../convert/progress.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
@@ -46,6 +46,7 @@ export const convert: Command = async (args: string[], io: CliIO): Promise<numbe
     const directIo = values['direct-io'];
     if (directIo !== 'auto' && directIo !== 'on' && directIo !== 'off') throw new UsageError(`--direct-io: expected auto, on or off, got ${JSON.stringify(directIo)}`);
     const offset = values.offset === undefined ? undefined : parseSize(values.offset, '--offset');
+    if (offset !== undefined && to === 'stream') throw new UsageError('--offset applies to mapped-ram output only');
     const showProgress = io.stderr.isTTY === true;
     const started = Date.now();
     const result = await convertMigration(inArg === '-' ? (io.stdin as AsyncIterable<Uint8Array>) : inArg, outArg === '-' ? io.stdout : outArg, {
@@ -59,7 +60,8 @@ export const convert: Command = async (args: string[], io: CliIO): Promise<numbe
     if (showProgress) io.stderr.write(`\r${result.from} → ${result.to}: ${mib(result.bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s${result.direct ? ' (O_DIRECT)' : ''}\x1b[K\n`);
     return EXIT_OK;
   } catch (e) {
-    const code = reportError(io, 'convert', e, input && input !== '-' ? input : undefined);
+    // Only format errors are about the input; write errors name their file themselves.
+    const code = reportError(io, 'convert', e, e instanceof FormatError && input && input !== '-' ? input : undefined);
     return e instanceof UsageError ? EXIT_USAGE : code;
   }
 };

@@ -3,6 +3,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { OutputFile } from '../writer/output-file.js';
+import { writeFailure } from '../io/direct-writer.js';
 
 const BUFFER = 4 << 20;
 
@@ -74,7 +75,9 @@ export class FileSink extends ByteSink {
   protected override async emit(bytes: Uint8Array): Promise<void> {
     let done = 0;
     while (done < bytes.length) {
-      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, this.position + done);
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, this.position + done).catch((e) => {
+        throw writeFailure(e, this.out.tempPath);
+      });
       done += bytesWritten;
     }
     this.position += bytes.length;
@@ -109,13 +112,13 @@ export class WritableSink extends ByteSink {
   }
 
   protected override async emit(bytes: Uint8Array): Promise<void> {
-    if (this.error) throw this.error;
+    if (this.error) throw writeFailure(this.error, 'standard output');
     if (!this.stream.write(bytes)) {
       await new Promise<void>((resolve, reject) => {
         const done = (e?: Error) => {
           this.stream.off('drain', done);
           this.stream.off('error', done);
-          if (e) reject(e);
+          if (e) reject(writeFailure(e, 'standard output'));
           else resolve();
         };
         this.stream.on('drain', done);
@@ -126,7 +129,9 @@ export class WritableSink extends ByteSink {
 
   override async finish(): Promise<void> {
     await this.flush();
-    if (this.error) throw this.error;
+    // A failed write surfaces on the stream's next tick; wait for it before declaring success.
+    await new Promise<void>((resolve) => this.stream.write(new Uint8Array(0), () => resolve()));
+    if (this.error) throw writeFailure(this.error, 'standard output');
   }
 
   override async abort(): Promise<void> {

@@ -5,6 +5,13 @@ import { UsageError } from '../format/errors.js';
 
 export type DirectIoMode = 'auto' | 'on' | 'off';
 
+/** Names the file in an errno failure (ENOSPC, EIO...), keeping the code for callers that test it. */
+export function writeFailure(e: unknown, path: string): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (!err || typeof err.code !== 'string' || err.message.startsWith('writing ')) return e;
+  return Object.assign(new Error(`writing ${path}: ${err.message}`), { code: err.code });
+}
+
 /** Page-area descriptor: O_DIRECT when the filesystem allows it, else (auto/off) buffered. */
 export class PageAreaFile {
   private probe: Promise<void> | null = null;
@@ -67,15 +74,20 @@ export class PageAreaFile {
   private async writeAll(data: Uint8Array, position: number): Promise<void> {
     let done = 0;
     while (done < data.length) {
-      const { bytesWritten } = await this.handle.write(data, done, data.length - done, position + done);
-      if (bytesWritten === 0) throw Object.assign(new Error(`short write at offset ${position + done}`), { code: 'EIO' });
+      const { bytesWritten } = await this.handle.write(data, done, data.length - done, position + done).catch((e) => {
+        // EINVAL is the O_DIRECT probe's business; everything else is final.
+        throw (e as NodeJS.ErrnoException).code === 'EINVAL' ? e : writeFailure(e, this.path);
+      });
+      if (bytesWritten === 0) throw Object.assign(new Error(`writing ${this.path}: short write at offset ${position + done}`), { code: 'EIO' });
       done += bytesWritten;
     }
     this.bytesWritten += data.length;
   }
 
   async sync(): Promise<void> {
-    await this.handle.datasync();
+    await this.handle.datasync().catch((e) => {
+      throw writeFailure(e, this.path);
+    });
   }
 
   close(): Promise<void> {
@@ -94,13 +106,14 @@ export class MainStreamFile {
 
   private constructor(
     private readonly handle: fsp.FileHandle,
+    readonly path: string,
     position: number,
   ) {
     this.bufAt = position;
   }
 
   static async open(path: string, position: number): Promise<MainStreamFile> {
-    return new MainStreamFile(await fsp.open(path, fsc.O_WRONLY), position);
+    return new MainStreamFile(await fsp.open(path, fsc.O_WRONLY), path, position);
   }
 
   /** Absolute offset of the next byte `write` appends. */
@@ -128,7 +141,9 @@ export class MainStreamFile {
   async pwrite(bytes: Uint8Array, position: number): Promise<void> {
     let done = 0;
     while (done < bytes.length) {
-      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, position + done);
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, position + done).catch((e) => {
+        throw writeFailure(e, this.path);
+      });
       done += bytesWritten;
     }
     this.bytesWritten += bytes.length;
@@ -143,7 +158,9 @@ export class MainStreamFile {
 
   async sync(): Promise<void> {
     await this.flush();
-    await this.handle.datasync();
+    await this.handle.datasync().catch((e) => {
+      throw writeFailure(e, this.path);
+    });
   }
 
   close(): Promise<void> {

@@ -7,7 +7,7 @@ import { MigrationFile } from '../../src/reader/migration-file.js';
 import { MappedRamWriter } from '../../src/writer/mapped-ram-writer.js';
 import { getFixture } from '../support/fixtures.js';
 import { describeQemu, loadGuest, makeTempDir } from '../support/qemu.js';
-import { buildCli, firstDifferentPage, runCli } from './support.js';
+import { buildCli, CLI, firstDifferentPage, runCli } from './support.js';
 
 const MEM = 32;
 let dir = '';
@@ -125,6 +125,18 @@ describeQemu('mram convert: O_DIRECT and failures', () => {
     const r3 = runCli(['convert', fx.file, out, '--force']);
     expect(r3.status).toBe(0);
     expect((await MigrationFile.open(out).then(async (f) => (await f.close(), f.format)))).toBe('mapped-ram');
+  });
+
+  it('reports a full disk in one line (stdout on /dev/full)', async () => {
+    const fx = await getFixture('mr-32m');
+    const fd = fs.openSync('/dev/full', 'w');
+    try {
+      const r = spawnSync('node', [CLI, 'convert', fx.file, '-'], { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe('mram convert: writing standard output: ENOSPC: no space left on device, write\n');
+    } finally {
+      fs.closeSync(fd);
+    }
   });
 
   it('rejects bad options with a usage error', () => {
