@@ -61,8 +61,21 @@ export function zeroRuns(data: Uint8Array, pageSize = 4096): PageRun[] {
 export function countPresent(bitmap: Uint8Array, pages: number): number {
   checkBits(bitmap, pages);
   let n = 0;
-  const whole = pages >>> 3;
-  for (let i = 0; i < whole; i++) n += POPCOUNT8[bitmap[i]!]!;
+  const whole = Math.floor(pages / 8);
+  let i = 0;
+  // 32 bits at a time (SWAR popcount); a 64 GiB guest has a 2 MiB bitmap, counted on every open.
+  if (bitmap.byteOffset % 4 === 0) {
+    const words = new Uint32Array(bitmap.buffer, bitmap.byteOffset, whole >>> 2);
+    for (let w = 0; w < words.length; w++) {
+      let v = words[w]!;
+      if (v === 0) continue;
+      v -= (v >>> 1) & 0x55555555;
+      v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+      n += Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+    }
+    i = words.length * 4;
+  }
+  for (; i < whole; i++) n += POPCOUNT8[bitmap[i]!]!;
   if (pages & 7) n += POPCOUNT8[bitmap[whole]! & ((1 << (pages & 7)) - 1)]!;
   return n;
 }
