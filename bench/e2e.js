@@ -63,10 +63,10 @@ if (!fs.existsSync(path.join(root, 'dist/cli/main.js'))) spawnSync('npm', ['run'
  * `present` gets exactly the non-zero pages' bytes, back to back: dd's input.
  */
 function makeGuest(ramPath, presentPath) {
-  const pages = (MEM_MIB << 20) / PAGE;
+  const pages = (MEM_MIB * 2 ** 20) / PAGE;
   const fd = fs.openSync(ramPath, 'w');
   const pd = fs.openSync(presentPath, 'w');
-  fs.ftruncateSync(fd, MEM_MIB << 20);
+  fs.ftruncateSync(fd, MEM_MIB * 2 ** 20);
   const buf = Buffer.alloc(256 * PAGE);
   let seed = 0x6d72616d;
   const rnd = () => {

@@ -59,8 +59,13 @@ export function cachedBytes() {
   return Number(m[1]) * 1024;
 }
 
-/** Drops the clean page-cache pages of one file (posix_fadvise DONTNEED via dd iflag=nocache). */
+/**
+ * Drops one file from the page cache: fdatasync + posix_fadvise(DONTNEED) (dd oflag=nocache
+ * conv=notrunc,fdatasync count=0), then DONTNEED again for pages that were clean already. Without
+ * the sync, dirty pages (a buffered writer's output still in writeback) would stay cached.
+ */
 export function evict(file) {
+  spawnSync('dd', [`of=${file}`, 'oflag=nocache', 'conv=notrunc,fdatasync', 'count=0', 'status=none']);
   spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
 }
 
