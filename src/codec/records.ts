@@ -12,6 +12,7 @@ import {
   RecordType,
 } from '../format/constants.js';
 import { FormatError, hex } from '../format/errors.js';
+import { be32 } from '../format/bytes.js';
 import { MAX_BUFFERED_RECORD, type Cursor } from '../io/cursor.js';
 import { readConfiguration, targetPageSize, type Configuration } from './configuration.js';
 import { readMappedRamHeader, readRamWord, rejectUnsupportedFlags, type RamBlockEntry } from './ram.js';
@@ -54,6 +55,11 @@ export interface ReadRecordsOptions {
   vmdesc?: LocatedVmdesc | null;
   /** Total input size when known (for the lazy vmdesc search on files). */
   inputSize?: number;
+  /**
+   * Fast path for converters: buffered CONTINUE pages of a plain stream are handed here instead of
+   * being yielded (`data` null = ZERO page with fill 0; the view is valid during the call only).
+   */
+  onPage?: (block: RamBlockEntry, pageIndex: number, data: Uint8Array | null) => void | Promise<void>;
 }
 
 export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): AsyncGenerator<MigrationRecord, void, undefined> {
@@ -145,6 +151,7 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
 
   async function* readRamPayload(): AsyncGenerator<MigrationRecord, void, undefined> {
     for (;;) {
+      if (opts.onPage && current && !mappedRam) await handBufferedPages(opts.onPage, current);
       const w = await readRamWord(c, pageSize);
       rejectUnsupportedFlags(w);
       const flags = w.flags & ~RamFlag.CONTINUE;
@@ -192,6 +199,28 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
         else await c.skip(pageSize, 'page data');
         yield { type: 'ram-page', offset: w.at, block, pageIndex, dataOffset, data };
       }
+    }
+  }
+
+  /** Consumes CONTINUE PAGE/ZERO records while whole ones are buffered, without a generator round trip each. */
+  async function handBufferedPages(onPage: NonNullable<ReadRecordsOptions['onPage']>, block: RamBlockEntry): Promise<void> {
+    const mask = pageSize - 1;
+    for (;;) {
+      if (c.buffered < 9) return;
+      const head = c.peek(9);
+      const hi = be32(head, 0);
+      const lo = be32(head, 4);
+      const flags = lo & mask;
+      const zero = flags === (RamFlag.ZERO | RamFlag.CONTINUE);
+      if (!(zero || flags === (RamFlag.PAGE | RamFlag.CONTINUE)) || hi >= 0x20_0000) return;
+      const addr = hi * 0x1_0000_0000 + ((lo & ~mask) >>> 0);
+      // Anything unusual (out of range, non-zero fill) takes the checked path.
+      if (addr + pageSize > block.usedLength || (zero && head[8] !== 0) || (!zero && c.buffered < 8 + pageSize)) return;
+      c.bytes(8);
+      const data = zero ? null : c.bytes(pageSize);
+      if (zero) c.u8();
+      const r = onPage(block, addr / pageSize, data);
+      if (r) await r;
     }
   }
 

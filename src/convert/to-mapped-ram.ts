@@ -3,6 +3,7 @@
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
 import type { SectionHeader } from '../codec/section.js';
+import type { RamBlockEntry } from '../codec/ram.js';
 import { CAPABILITY_MAPPED_RAM, RAM_SECTION_IDSTR } from '../format/constants.js';
 import { FormatError, UsageError } from '../format/errors.js';
 import type { Cursor } from '../io/cursor.js';
@@ -33,8 +34,13 @@ const COPY_CHUNK = 8 << 20;
  * Pages re-sent by live iterations overwrite their slot; a later ZERO record clears the bit.
  */
 export async function streamToMappedRam(input: Cursor, outPath: string, opts: ToMappedRamOptions & { inputSize?: number } = {}): Promise<WriteSummary> {
-  const records = readRecords(input, { pageData: true, deviceData: true, inputSize: opts.inputSize });
-  return translate(records, outPath, opts, () => input.offset, opts.inputSize ?? null, null);
+  const sink: { writer: MappedRamWriter | null } = { writer: null };
+  const onPage = (block: RamBlockEntry, page: number, data: Uint8Array | null) => {
+    const w = sink.writer!;
+    return data ? w.writePage(block.idstr, page, data) : w.zeroPage(block.idstr, page);
+  };
+  const records = readRecords(input, { pageData: true, deviceData: true, inputSize: opts.inputSize, onPage });
+  return translate(records, outPath, opts, () => input.offset, opts.inputSize ?? null, null, sink);
 }
 
 /** Re-lays out a mapped-ram file: new offset, libvirt header dropped, zero pages rescanned, stale data dropped. */
@@ -66,6 +72,7 @@ async function translate(
   bytesIn: () => number,
   totalIn: number | null,
   copyPages: ((w: MappedRamWriter) => Promise<void>) | null,
+  sink: { writer: MappedRamWriter | null } = { writer: null },
 ): Promise<WriteSummary> {
   let writer: MappedRamWriter | null = null;
   let config: Configuration | null = null;
@@ -78,6 +85,7 @@ async function translate(
   const progress = throttle(opts.onProgress);
   const open = async (pageSize: number) => {
     writer ??= await MappedRamWriter.create(outPath, { offset: opts.offset, directIo: opts.directIo, force: opts.force, pageSize, onWarning: opts.onWarning, stager: opts.stager });
+    sink.writer = writer;
     return writer;
   };
   const startRam = async (w: MappedRamWriter) => {
@@ -122,7 +130,7 @@ async function translate(
           if (pendingBytes === memTotal) await startRam(w);
           break;
         case 'ram-page':
-          await w.writePages(r.block.idstr, r.pageIndex, r.data!);
+          await w.writePage(r.block.idstr, r.pageIndex, r.data!);
           break;
         case 'ram-zero':
           if (r.fill === 0) await w.zeroPage(r.block.idstr, r.pageIndex);

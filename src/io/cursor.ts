@@ -39,6 +39,10 @@ export abstract class Cursor {
   peekU8(): number {
     return this.buf[this.start]!;
   }
+  /** A view of the next n buffered bytes, not consumed (the caller checked `buffered`). */
+  peek(n: number): Uint8Array {
+    return this.buf.subarray(this.start, this.start + n);
+  }
   u8(): number {
     return this.buf[this.start++]!;
   }

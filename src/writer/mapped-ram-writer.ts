@@ -171,10 +171,17 @@ export class MappedRamWriter {
     await this.stager.put(blockId, firstPage, data);
   }
 
+  /** One page; synchronous (undefined) in the common case, else a promise to await before the next call. */
+  writePage(blockId: string, page: number, data: Uint8Array): Promise<void> | undefined {
+    if (!this.stager) return this.writePages(blockId, page, data);
+    return this.stager.putPage(blockId, page, data);
+  }
+
   /** Marks a page as zero (bit cleared; a later writePages of it sets it again). */
-  async zeroPage(blockId: string, page: number): Promise<void> {
-    await this.ready;
+  zeroPage(blockId: string, page: number): Promise<void> | undefined {
+    if (!this.stager) return this.ready.then(() => this.stager.zero(blockId, page));
     this.stager.zero(blockId, page);
+    return undefined;
   }
 
   /** A RAM PART or END section: only EOS, since the pages live in the page areas. */

@@ -108,6 +108,22 @@ export class PageStager {
     }
   }
 
+  /**
+   * One page, synchronously when it falls in the open extent (the common, sequential case);
+   * otherwise the returned promise must be awaited before the next call.
+   */
+  putPage(id: string, page: number, data: Uint8Array): Promise<void> | undefined {
+    const cur = this.current;
+    const index = Math.floor(page / this.extentPages);
+    if (this.failure || !cur || cur.block.layout.id !== id || cur.index !== index || data.length !== this.pageSize) return this.put(id, page, data);
+    const slot = page - index * this.extentPages;
+    const view = cur.region.view.subarray(slot * this.pageSize, (slot + 1) * this.pageSize);
+    view.set(data);
+    const nonZero = this.arena.scan(view, this.pageSize, cur.staged, slot).nonZeroPages;
+    this.setPresent(cur.block, page, nonZero);
+    return undefined;
+  }
+
   /** A page that is zero now: its bit is cleared (old bytes in its slot become stale). */
   zero(id: string, page: number): void {
     this.check();
@@ -180,6 +196,7 @@ export class PageStager {
     const { layout, bitmap } = ext.block;
     const base = ext.index * this.extentPages;
     const pages = Math.min(this.extentPages, layout.pages - base);
+    const runs: Array<[number, number]> = [];
     let i = 0;
     while (i < pages) {
       if (!getBit(ext.staged, i)) {
@@ -197,10 +214,16 @@ export class PageStager {
         ext.region.view.fill(0, end * ps, gap * ps);
         end = gap;
       }
-      const view = ext.region.view.subarray(start * ps, end * ps);
-      await this.file.write(view, layout.pagesOffset + (base + start) * ps);
-      this.bytesWritten += view.length;
+      runs.push([start, end]);
       i = end;
     }
+    // The runs of one extent are disjoint: all of them go to the threadpool at once.
+    await Promise.all(
+      runs.map(async ([start, end]) => {
+        const view = ext.region.view.subarray(start * ps, end * ps);
+        await this.file.write(view, layout.pagesOffset + (base + start) * ps);
+        this.bytesWritten += view.length;
+      }),
+    );
   }
 }
