@@ -5,7 +5,7 @@ import { UsageError } from '../format/errors.js';
 import type { Arena } from '../kernel/index.js';
 import type { MigrationFile } from '../reader/migration-file.js';
 import { MappedRamBlock, type RamBlock } from '../reader/ram-block.js';
-import { readBlockPages, readerArena, readMappedPages, type PageChunk, type PageReaderOptions } from '../verify/page-reader.js';
+import { readBlockPages, readMappedPages, withReaderArena, type PageChunk, type PageReaderOptions } from '../verify/page-reader.js';
 import { blockPath } from './names.js';
 
 export interface ExtractOptions extends PageReaderOptions {
@@ -29,7 +29,8 @@ function chunksOf(file: MigrationFile, block: RamBlock, arena: Arena, opts: Page
 }
 
 /** Writes the block as a sparse raw image: a temporary file in the same directory, renamed at the end. */
-export async function extractBlock(file: MigrationFile, block: RamBlock, out: string, opts: ExtractOptions = {}, arena: Arena = readerArena(opts)): Promise<ExtractResult> {
+export async function extractBlock(file: MigrationFile, block: RamBlock, out: string, opts: ExtractOptions = {}, arena?: Arena): Promise<ExtractResult> {
+  if (!arena) return withReaderArena((a) => extractBlock(file, block, out, opts, a), opts);
   if (!opts.force && (await exists(out))) throw new UsageError(`${out} exists (use --force to overwrite)`);
   const tmp = path.join(path.dirname(out), `.${path.basename(out)}.mram-tmp-${process.pid}`);
   const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
@@ -60,22 +61,25 @@ export async function extractAll(file: MigrationFile, dir: string, opts: Extract
   await fsp.mkdir(dir, { recursive: true });
   const targets = file.blocks.map((b) => ({ b, out: blockPath(dir, b.id) }));
   if (!opts.force) for (const t of targets) if (await exists(t.out)) throw new UsageError(`${t.out} exists (use --force to overwrite)`);
-  const arena = readerArena(opts);
-  const results: ExtractResult[] = [];
-  for (const t of targets) results.push(await extractBlock(file, t.b, t.out, opts, arena));
-  return results;
+  return withReaderArena(async (arena) => {
+    const results: ExtractResult[] = [];
+    for (const t of targets) results.push(await extractBlock(file, t.b, t.out, opts, arena));
+    return results;
+  }, opts);
 }
 
 /** Dense raw image on a stream (e.g. stdout): zeros included. */
 export async function extractToStream(file: MigrationFile, block: RamBlock, out: NodeJS.WritableStream, opts: PageReaderOptions = {}): Promise<number> {
-  let n = 0;
-  for await (const c of chunksOf(file, block, readerArena(opts), opts)) {
-    // The chunk's memory is reused for the next read: hand the stream a copy.
-    const copy = Buffer.from(c.data);
-    await new Promise<void>((resolve, reject) => out.write(copy, (err) => (err ? reject(err) : resolve())));
-    n += copy.length;
-  }
-  return n;
+  return withReaderArena(async (arena) => {
+    let n = 0;
+    for await (const c of chunksOf(file, block, arena, opts)) {
+      // The chunk's memory is reused for the next read: hand the stream a copy.
+      const copy = Buffer.from(c.data);
+      await new Promise<void>((resolve, reject) => out.write(copy, (err) => (err ? reject(err) : resolve())));
+      n += copy.length;
+    }
+    return n;
+  }, opts);
 }
 
 function* setRuns(bits: Uint8Array, pages: number): Generator<{ start: number; count: number }> {

@@ -62,8 +62,10 @@ export async function checkContent(
     const missing = new PageTally();
     let set = 0;
     let scanned = 0;
+    let covered = 0;
     const hash = opts.digest ? createHash('sha256') : null;
     for await (const c of readMappedPages(path, file.size, b, arena, opts)) {
+      covered = c.firstPage + c.pages;
       const base = c.firstPage >>> 3;
       const inFile = c.pages - c.pagesPastEof;
       for (let i = 0; i < c.scanned.length; i++) {
@@ -81,6 +83,11 @@ export async function checkContent(
       }
       step(hash, c, b.pageSize);
     }
+    // Pages whose chunk starts past the end of the file: only their bits matter (bounded by the bitmap).
+    for (let p = covered; p < b.pages; p++) {
+      if ((b.bitmap[p >>> 3]! >>> (p & 7)) & 1) missing.add(p, 1);
+      else if (b.bitmap[p >>> 3] === 0 && (p & 7) === 0) p += 7;
+    }
     const at = (page: number) => b.pagesOffset + page * b.pageSize;
     if (set === 0 && missing.count === 0 && scanned > 0) {
       findings.add('E_BITMAP_NOT_WRITTEN', b.bitmapOffset, `bitmap of block ${name(b.id)} is all zero, but ${scanned} pages of its page area hold data (first at ${hex(at(stale.first))}): the save did not complete`, b.id);
@@ -96,7 +103,8 @@ export async function checkContent(
     setPagesInFile += set * b.pageSize;
     stalePages += stale.count * b.pageSize;
     if (set + missing.count < b.pages) suspectZeroSet += zeroSet.count;
-    if (hash) digests[b.id] = hash.digest('hex');
+    // Content past the end of the file is unknown: a digest would claim more than the file holds.
+    if (hash && covered === b.pages) digests[b.id] = hash.digest('hex');
   }
 
   // Written pages and metadata occupy disk blocks; fewer allocated bytes than they need means holes.

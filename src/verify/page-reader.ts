@@ -46,6 +46,22 @@ export function readerArena(opts: PageReaderOptions = {}): Arena {
   return new Arena({ bytes: depth * (chunk + 2 * DIRECT_ALIGN) + (1 << 20) });
 }
 
+// Wasm memories are large reservations that GC reclaims late: reuse them across calls.
+const idle: Arena[] = [];
+const MAX_IDLE = 2;
+
+/** Runs `fn` with a reader arena; default-sized ones come from (and return to) a small pool. */
+export async function withReaderArena<T>(fn: (arena: Arena) => Promise<T>, opts: PageReaderOptions = {}): Promise<T> {
+  const pooled = opts.chunkBytes === undefined && opts.depth === undefined;
+  const arena = (pooled && idle.pop()) || readerArena(opts);
+  try {
+    return await fn(arena);
+  } finally {
+    arena.reset();
+    if (pooled && idle.length < MAX_IDLE) idle.push(arena);
+  }
+}
+
 interface Slot {
   data: ArenaRegion;
   bits: ArenaRegion;
@@ -93,7 +109,8 @@ async function readAt(fh: fsp.FileHandle, into: Uint8Array, len: number, pos: nu
 
 /**
  * Guest-visible content of a mapped-ram block, chunk by chunk. The whole page area is read
- * (holes read as zeros cheaply) so that stale data under clear bits is seen too.
+ * (holes read as zeros cheaply) so that stale data under clear bits is seen too. Chunks past
+ * the end of the file are not produced: the caller sees fewer pages than the block has.
  */
 export async function* readMappedPages(path: string, fileSize: number, b: MappedPages, arena: Arena, opts: PageReaderOptions = {}): AsyncGenerator<PageChunk, void, undefined> {
   const chunkPages = chunkPagesFor(b.pageSize, opts);
@@ -102,7 +119,8 @@ export async function* readMappedPages(path: string, fileSize: number, b: Mapped
   const aligned = b.pagesOffset % DIRECT_ALIGN === 0 && chunkBytes % DIRECT_ALIGN === 0;
   const { fh, direct } = await openForRead(path, (opts.direct ?? true) && aligned);
   const pool = slots(arena, depth, chunkBytes + DIRECT_ALIGN, chunkPages);
-  const chunks = Math.ceil(b.pages / chunkPages);
+  // Only chunks that start inside the file are read: a hostile used length cannot make this loop long.
+  const chunks = Math.min(Math.ceil(b.pages / chunkPages), Math.max(0, Math.ceil((fileSize - b.pagesOffset) / chunkBytes)));
   const issue = (k: number) => {
     const slot = pool[k % depth]!;
     const pos = b.pagesOffset + k * chunkBytes;

@@ -7,7 +7,7 @@ import type { RamBlock } from '../reader/ram-block.js';
 import { checkContent, type ContentOptions } from './content.js';
 import { Findings, type Finding } from './findings.js';
 import { checkLayout } from './layout.js';
-import { readerArena } from './page-reader.js';
+import { withReaderArena } from './page-reader.js';
 import { walkStream } from './walk.js';
 
 export interface VerifyOptions {
@@ -87,9 +87,11 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
     let digests: Record<string, string> = {};
     if (!opts.quick) {
       const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream ? [b.stream] : []));
-      const arena = readerArena();
+
       const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0);
-      digests = await checkContent(path, source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, progress: opts.progress, direct: opts.direct });
+      digests = await withReaderArena((arena) =>
+        checkContent(path, source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, progress: opts.progress, direct: opts.direct }),
+      opts);
     }
     return report(path, source, findings, digests, true, map.mappedRam ? 'mapped-ram' : 'stream', streamOffset);
   } finally {

@@ -162,6 +162,9 @@ export async function walkStream(source: FileSource, streamOffset: number, findi
         if (device!.name !== header.idstr || (device!.instance_id ?? 0) !== header.instanceId) {
           stop('E_DEVICE_MISMATCH', at, `device section ${name(header.idstr)} instance ${header.instanceId}, the vmdesc entry ${deviceIndex} is ${name(String(device!.name))} instance ${device!.instance_id ?? 0}`);
         }
+        if (device!.version !== undefined && device!.version !== header.version) {
+          findings.add('E_DEVICE_MISMATCH', at, `device section ${name(header.idstr)} has version ${header.version}, its vmdesc entry says ${device!.version}`);
+        }
         await c.skip(payloadSize(device!, map.vmdesc!.offset), `payload of device ${name(header.idstr)}`);
         deviceIndex++;
       } else {
@@ -213,8 +216,9 @@ export async function walkStream(source: FileSource, streamOffset: number, findi
         if (fill !== 0) stop('E_FRAMING', fillAt, `zero page record with fill byte ${fill}`, b.entry.idstr);
         b.stream!.record(page, null);
       } else {
-        b.stream!.record(page, c.offset);
+        const dataAt = c.offset;
         await c.skip(map.pageSize, 'page data');
+        b.stream!.record(page, dataAt);
       }
     }
   }
@@ -320,13 +324,16 @@ const TAIL_WINDOWS = [1 << 20, MAX_BUFFERED_RECORD];
  * A record that has that shape but does not parse is reported here (device sections need it).
  */
 async function findVmdesc(source: FileSource, streamOffset: number, findings: Findings): Promise<LocatedVmdesc | null> {
+  const last = new Uint8Array(1);
+  // The JSON object ends the file: without a final '}' there is nothing to find (e.g. a truncated file).
+  if (source.size - streamOffset < 7 || (await source.readInto(last, source.size - 1)) !== 1 || last[0] !== 0x7d) return null;
   for (const window of TAIL_WINDOWS) {
     const len = Math.min(window, source.size - streamOffset);
     const tail = new Uint8Array(len);
     await source.readInto(tail, source.size - len);
     const base = source.size - len;
-    for (let i = len - 6; i >= 1; i--) {
-      if (tail[i] !== RecordType.VmDescription || tail[i - 1] !== 0 || tail[i + 5] !== 0x7b) continue;
+    for (let i = tail.lastIndexOf(RecordType.VmDescription, len - 6); i >= 1; i = tail.lastIndexOf(RecordType.VmDescription, i - 1)) {
+      if (tail[i - 1] !== 0 || tail[i + 5] !== 0x7b) continue;
       if (be32(tail, i + 1) !== source.size - (base + i + 5)) continue;
       const json = new TextDecoder().decode(tail.subarray(i + 5));
       try {
