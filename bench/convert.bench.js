@@ -1,7 +1,8 @@
 // Whole-process benchmark of `mram convert` (plain stream → mapped-ram, O_DIRECT) against
 // `dd oflag=direct bs=1M` writing the same bytes and QEMU's own mapped-ram save of the same guest.
-// Ratios come from the same run. Writes bench/results/convert.json.
+// Ratios come from the same run. Writes bench/results/convert-<GiB>g-runs<N>.json.
 //   MRAM_BENCH_GIB=1 (guest size, 1–4)   MRAM_BENCH_DIR=<dir on the target filesystem>
+//   MRAM_BENCH_RUN_PAGES=256 (length of the alternating non-zero / zero page runs)   MRAM_BENCH_RUNS=3
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -26,11 +27,13 @@ process.on('exit', cleanup);
 
 // ---------------------------------------------------------------- guest RAM: half the pages non-zero
 
-/** Runs of 64 random pages alternate with runs of 64 zero pages (sparse file). */
+const RUN_PAGES = Number(process.env.MRAM_BENCH_RUN_PAGES ?? 256);
+
+/** Runs of RUN_PAGES random pages alternate with runs of RUN_PAGES zero pages (sparse file). */
 function writeRam(file) {
   const fd = fs.openSync(file, 'w');
   fs.ftruncateSync(fd, MEM_MIB << 20);
-  const run = Buffer.alloc(64 * PAGE);
+  const run = Buffer.alloc(RUN_PAGES * PAGE);
   for (let off = 0; off < MEM_MIB << 20; off += 2 * run.length) {
     crypto.randomFillSync(run);
     fs.writeSync(fd, run, 0, run.length, off);
@@ -148,7 +151,7 @@ const mbps = (bytes, secs) => bytes / secs / 1e6;
 
 if (!fs.existsSync(path.join(root, 'dist/cli/main.js'))) spawnSync('npm', ['run', '--silent', 'build:ts'], { cwd: root, stdio: 'inherit' });
 const ram = path.join(shmDir, 'ram');
-log(`guest ${MEM_MIB} MiB, half the pages non-zero, work dir ${workDir}`);
+log(`guest ${MEM_MIB} MiB, half the pages non-zero in runs of ${RUN_PAGES} pages, work dir ${workDir}`);
 writeRam(ram);
 const stream = path.join(workDir, 'guest.mig');
 const streamSave = await qemuSave(ram, `file:${stream}`, { mappedRam: false });
@@ -197,6 +200,7 @@ const result = {
   node: process.version,
   cpus: os.cpus().length,
   guestMiB: MEM_MIB,
+  runPages: RUN_PAGES,
   pageBytesWritten: written,
   runs: RUNS,
   convert: { secs: conv.secs, MBps: mbps(written, conv.secs), peakRssMiB: conv.rssMiB, all: convs.map((c) => c.secs) },
@@ -212,7 +216,7 @@ const result = {
   },
 };
 fs.mkdirSync(path.join(root, 'bench/results'), { recursive: true });
-fs.writeFileSync(path.join(root, 'bench/results/convert.json'), JSON.stringify(result, null, 2) + '\n');
+fs.writeFileSync(path.join(root, `bench/results/convert-${GIB}g-runs${RUN_PAGES}.json`), JSON.stringify(result, null, 2) + '\n');
 console.log(JSON.stringify(result, null, 2));
 const ok = result.ratios.convertVsDd >= 0.9 && result.ratios.qemuMappedRamVsConvertTime > 1 && conv.rssMiB < 200;
 log(`targets: convert ≥ 0.9× dd: ${result.ratios.convertVsDd.toFixed(2)}×; faster than QEMU mapped-ram save: ${result.ratios.qemuMappedRamVsConvertTime.toFixed(2)}×; peak RSS < 200 MiB: ${conv.rssMiB.toFixed(0)} MiB → ${ok ? 'MET' : 'NOT MET'}`);

@@ -12,6 +12,11 @@ export interface StagerOptions {
   inFlight?: number;
   /** Zero gaps of at most this many pages (bits clear) are written as zeros to keep one large write. */
   maxZeroGap?: number;
+  /**
+   * Write syscalls queued at once; default 3, so one of libuv's 4 threadpool threads stays free
+   * for the input's reads (a read queued behind dozens of writes stalls the whole pipeline).
+   */
+  maxWrites?: number;
 }
 
 interface BlockState {
@@ -44,6 +49,9 @@ export class PageStager {
   /** Writes in flight, keyed by block + extent index, so a later extent never overtakes an earlier one. */
   private readonly inflight = new Map<string, Promise<void>>();
   private current: Extent | null = null;
+  private readonly maxWrites: number;
+  private writing = 0;
+  private readonly writeWaiters: Array<() => void> = [];
   private failure: unknown = null;
   /** Page bytes handed to the page-area file, zero gaps included. */
   bytesWritten = 0;
@@ -57,6 +65,7 @@ export class PageStager {
     this.extentBytes = opts.extentBytes ?? 8 << 20;
     if (this.extentBytes % pageSize !== 0 || this.extentBytes % 4096 !== 0) throw new RangeError('extent size must be a multiple of the page size and of 4096');
     this.maxZeroGap = opts.maxZeroGap ?? 8;
+    this.maxWrites = opts.maxWrites ?? 3;
     const buffers = (opts.inFlight ?? 4) + 1;
     this.arena = new Arena({ bytes: buffers * this.extentBytes });
     for (let i = 0; i < buffers; i++) this.pool.push(this.arena.alloc(this.extentBytes));
@@ -221,7 +230,14 @@ export class PageStager {
     await Promise.all(
       runs.map(async ([start, end]) => {
         const view = ext.region.view.subarray(start * ps, end * ps);
-        await this.file.write(view, layout.pagesOffset + (base + start) * ps);
+        while (this.writing >= this.maxWrites) await new Promise<void>((r) => this.writeWaiters.push(r));
+        this.writing++;
+        try {
+          await this.file.write(view, layout.pagesOffset + (base + start) * ps);
+        } finally {
+          this.writing--;
+          this.writeWaiters.shift()?.();
+        }
         this.bytesWritten += view.length;
       }),
     );
