@@ -23,6 +23,7 @@ export function renderSection(r) {
   const N = r.config.presentBytes;
   const vs = {
     convert: ['ddWrite', 'dd write'],
+    ddLayout: ['ddWrite', 'dd write'],
     qemuSave1: ['convert', 'mram convert'],
     qemuSaveMfd2: ['convert', 'mram convert'],
     qemuSaveMfd2Dio: ['convert', 'mram convert'],
@@ -38,9 +39,9 @@ export function renderSection(r) {
     return `${fmt(med)}× (${fmt(xs[0])}–${fmt(xs[xs.length - 1])})`;
   };
   const rows = Object.entries(s).map(([k, t]) => {
-    const v = vs[k];
+    const v = k === 'convert' && s.ddLayout ? null : vs[k];
     // "speed vs": how many times faster the row is than the reference (time ratio, pair by pair)
-    const rel = v ? `${pairRatio(k, v[0])} vs ${v[1]}` : '—';
+    const rel = k === 'convert' && s.ddLayout ? `${pairRatio(k, 'ddWrite')} vs dd; ${pairRatio(k, 'ddLayout')} vs dd at the slots` : v ? `${pairRatio(k, v[0])} vs ${v[1]}` : '—';
     const pc = t.residentPct ? `${fmt(t.residentPct.max)}% (${mib(t.residentMiB.max)} MiB)` : '—';
     const cd = t.cachedDeltaMiB ? `${fmt(t.cachedDeltaMiB.median)} MiB` : '—';
     const rss = t.rssMiB ? `${fmt(t.rssMiB.max)}` : '—';
@@ -85,7 +86,7 @@ right after the write (% of the bytes the output allocates) and the growth of \`
 files). RSS: peak resident set (wait4 rusage via GNU time).
 
 Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, ${m.kernel}, ${m.filesystem}, node ${m.node}, QEMU ${m.qemu},
-${m.dd}; ${r.date}, ${fmt(r.durationSecs / 60)} min. Raw numbers: [\`results/e2e.json\`](results/e2e.json).
+${m.dd}; ${r.date}, ${fmt(r.durationSecs / 60)} min; mram at ${r.build?.commit ?? '?'}${r.build?.srcDirty ? ' (+ uncommitted src changes)' : ''}, dist built ${r.build?.distBuilt ?? '?'}. Raw numbers: [\`results/e2e.json\`](results/e2e.json).
 Checks: ${checks}.
 
 ![throughput per tool](results/e2e-throughput.svg)
