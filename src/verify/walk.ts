@@ -241,6 +241,9 @@ export async function walkStream(source: FileSource, streamOffset: number, findi
     if (!map.mappedRam && looksMapped && map.blocks.length === 0) {
       findings.add('E_CONFIG_MAPPED_RAM', headerOffset, `the configuration lacks the mapped-ram capability, but block ${name(id)} carries a mapped-ram header`, id);
       map.mappedRam = true;
+    } else if (map.mappedRam && !looksMapped && map.blocks.length === 0 && raw !== null && looksLikeStreamEntry(raw)) {
+      findings.add('E_CONFIG_MAPPED_RAM', headerOffset, `the configuration has the mapped-ram capability, but block ${name(id)} is followed by the next block entry, not a mapped-ram header`, id);
+      map.mappedRam = false;
     }
     const layout: BlockLayout = { entry, pageSize: map.pageSize, stream: null };
     byId.set(id, layout);
@@ -317,6 +320,15 @@ export async function walkStream(source: FileSource, streamOffset: number, findi
   }
 }
 
+/** Plain-stream bytes after a used length: the next entry (u8 length + printable idstr + be64) or the EOS word. */
+function looksLikeStreamEntry(b: Uint8Array): boolean {
+  if (be32(b, 0) === 0 && be32(b, 4) === RamFlag.EOS) return true;
+  const n = b[0]!;
+  if (n === 0 || n + 1 > b.length) return false;
+  for (let i = 1; i <= n; i++) if (b[i]! < 0x20 || b[i]! > 0x7e) return false;
+  return true;
+}
+
 const TAIL_WINDOWS = [1 << 20, MAX_BUFFERED_RECORD];
 
 /**
@@ -325,9 +337,9 @@ const TAIL_WINDOWS = [1 << 20, MAX_BUFFERED_RECORD];
  */
 async function findVmdesc(source: FileSource, streamOffset: number, findings: Findings): Promise<LocatedVmdesc | null> {
   const last = new Uint8Array(1);
-  // The JSON object ends the file: without a final '}' there is nothing to find (e.g. a truncated file).
-  if (source.size - streamOffset < 7 || (await source.readInto(last, source.size - 1)) !== 1 || last[0] !== 0x7d) return null;
-  for (const window of TAIL_WINDOWS) {
+  if (source.size - streamOffset < 7 || (await source.readInto(last, source.size - 1)) !== 1) return null;
+  // The JSON object ends the file: without a final '}' a vmdesc larger than the first window is not looked for.
+  for (const window of last[0] === 0x7d ? TAIL_WINDOWS : TAIL_WINDOWS.slice(0, 1)) {
     const len = Math.min(window, source.size - streamOffset);
     const tail = new Uint8Array(len);
     await source.readInto(tail, source.size - len);

@@ -227,6 +227,18 @@ describe('verify: injected defects are reported under their code', () => {
     patch(f, at + 9, [0x58]);
     await expectCode(f, 'E_CONFIG_MAPPED_RAM');
   });
+  it('E_CONFIG_MAPPED_RAM (capability on, blocks without headers): a plain stream behind a mapped-ram configuration', async () => {
+    const mr = fs.readFileSync(fx.file);
+    const st = await getFixture('stream-32m');
+    const sg = await geometry(st.file);
+    const mrConfig = g.sections.find((s) => s.type === 'configuration')!;
+    const stConfig = sg.sections.find((s) => s.type === 'configuration')!;
+    const spliced = Buffer.concat([mr.subarray(0, mrConfig.offset + mrConfig.length), fs.readFileSync(st.file).subarray(stConfig.offset + stConfig.length)]);
+    const f = path.join(dir, `spliced-${n++}.mig`);
+    fs.writeFileSync(f, spliced);
+    const r = await expectCode(f, 'E_CONFIG_MAPPED_RAM');
+    expect(codes(r).filter((c) => c !== 'E_CONFIG_MAPPED_RAM')).toEqual([]);
+  });
   it('names from the file are escaped: an idstr with ESC and newline prints as \\x1b and \\n', async () => {
     const f = fresh();
     patch(f, mem().entryOffset + 1, [0x1b, 0x0a, 0x6d]);
