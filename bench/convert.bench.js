@@ -15,7 +15,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const GIB = Number(process.env.MRAM_BENCH_GIB ?? 1);
 const MEM_MIB = Math.round(GIB * 1024);
 const PAGE = 4096;
-const workDir = fs.mkdtempSync(path.join(process.env.MRAM_BENCH_DIR ?? path.join(root, 'bench'), '.convert-bench-'));
+const workDir = fs.mkdtempSync(path.join(process.env.MRAM_BENCH_DIR ?? os.tmpdir(), 'mram-convert-bench-'));
 const shmDir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'mram-bench-'));
 const log = (...a) => console.error('[convert.bench]', ...a);
 
@@ -32,9 +32,9 @@ const RUN_PAGES = Number(process.env.MRAM_BENCH_RUN_PAGES ?? 256);
 /** Runs of RUN_PAGES random pages alternate with runs of RUN_PAGES zero pages (sparse file). */
 function writeRam(file) {
   const fd = fs.openSync(file, 'w');
-  fs.ftruncateSync(fd, MEM_MIB << 20);
+  fs.ftruncateSync(fd, MEM_MIB * 2 ** 20);
   const run = Buffer.alloc(RUN_PAGES * PAGE);
-  for (let off = 0; off < MEM_MIB << 20; off += 2 * run.length) {
+  for (let off = 0; off < MEM_MIB * 2 ** 20; off += 2 * run.length) {
     crypto.randomFillSync(run);
     fs.writeSync(fd, run, 0, run.length, off);
   }
@@ -137,11 +137,11 @@ process.stderr.write('\\nMAXRSS ' + process.resourceUsage().maxRSS + '\\n');`;
 }
 
 function dd(bytes, out) {
-  const count = Math.ceil(bytes / (1 << 20));
+  const count = Math.ceil(bytes / 2 ** 20);
   const t0 = performance.now();
   const r = spawnSync('dd', ['if=/dev/zero', `of=${out}`, 'bs=1M', `count=${count}`, 'oflag=direct', 'conv=fdatasync'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`dd failed: ${r.stderr}`);
-  return { secs: (performance.now() - t0) / 1000, bytes: count << 20 };
+  return { secs: (performance.now() - t0) / 1000, bytes: count * 2 ** 20 };
 }
 
 const allocated = (f) => fs.statSync(f).blocks * 512;
