@@ -13,3 +13,6 @@ export { FileSource } from './io/file-source.js';
 export { MigrationFile, type OpenOptions, type SectionInfo, type DeviceInfo, type SectionType } from './reader/migration-file.js';
 export { RamBlock, MappedRamBlock, StreamRamBlock } from './reader/ram-block.js';
 export * from './kernel/index.js';
+export * from './writer/index.js';
+export * from './convert/index.js';
+export * from './extract/index.js';
