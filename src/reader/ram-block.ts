@@ -119,6 +119,7 @@ export class MappedRamBlock extends RamBlock {
 }
 
 const ZERO_PAGE = -1;
+const denseBudget = new WeakMap<FileSource, { left: number }>();
 
 /** A block of a plain stream: pages are records scattered through the file; the last record of a page wins. */
 export class StreamRamBlock extends RamBlock {
@@ -132,8 +133,12 @@ export class StreamRamBlock extends RamBlock {
 
   constructor(source: FileSource, entry: RamBlockEntry, pageSize: number) {
     super(source, entry, pageSize);
-    // A dense table costs 8 bytes a page; only allocate it when the file could hold a record per page.
-    const fits = this.pages * 8 <= Math.max(source.size, 1 << 20);
+    // A dense table costs 8 bytes a page; the tables of all blocks of a file share a budget of about
+    // the file's size, so a hostile list of many huge blocks cannot allocate more than the file holds.
+    let budget = denseBudget.get(source);
+    if (!budget) denseBudget.set(source, (budget = { left: Math.max(source.size, 1 << 20) }));
+    const fits = this.pages * 8 <= budget.left;
+    if (fits) budget.left -= this.pages * 8;
     this.dense = fits ? new Float64Array(this.pages) : null;
     this.sparse = fits ? null : new Map();
   }

@@ -220,6 +220,32 @@ describe('fuzz: verify and the reader on mutated QEMU files', () => {
     });
   }
 
+  it('a stream declaring 20000 blocks of 512 MiB each (one zero page record each) stays bounded in memory', async () => {
+    const parts: Buffer[] = [];
+    const u8 = (v: number) => parts.push(Buffer.from([v]));
+    const num = (v: number | bigint, n: 4 | 8) => parts.push(Buffer.from(n === 4 ? be32(Number(v)) : be64(BigInt(v))));
+    const str = (t: string) => (u8(t.length), parts.push(Buffer.from(t, 'latin1')));
+    const N = 20000;
+    const L = 2 ** 29;
+    num(0x5145564d, 4), num(3, 4);
+    u8(7), num(11, 4), parts.push(Buffer.from('pc-q35-10.0'));
+    u8(1), num(2, 4), str('ram'), num(0, 4), num(4, 4), num(N * L + 4, 8);
+    for (let i = 0; i < N; i++) str(`b${i}`), num(L, 8);
+    for (let i = 0; i < N; i++) num(2, 8), str(`b${i}`), u8(0);
+    num(0x10, 8), u8(0x7e), num(2, 4), u8(0);
+    const f = path.join(dir, 'bomb.mig');
+    fs.writeFileSync(f, Buffer.concat(parts));
+    const before = process.memoryUsage().rss;
+    const t0 = performance.now();
+    const r = await runCli(['verify', f]);
+    expect(r.code).toBe(3);
+    const m = await MigrationFile.open(f);
+    expect(m.blocks.length).toBe(N);
+    await m.close();
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(process.memoryUsage().rss - before).toBeLessThan(1 << 30);
+  });
+
   it('a few cases through the real bin/mram.js subprocess', async () => {
     buildCli();
     const fx = await getFixture('mr-32m');
