@@ -85,7 +85,7 @@ export function stats(xs) {
 }
 
 export function machine(qemu, dir) {
-  const fsType = spawnSync('findmnt', ['-n', '-o', 'FSTYPE,SOURCE', '-T', dir], { encoding: 'utf8' }).stdout.trim();
+  const fsType = spawnSync('findmnt', ['-n', '-o', 'FSTYPE,SOURCE', '-T', dir], { encoding: 'utf8' }).stdout.trim().replace(/\s+/g, ' ');
   return {
     cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
     cores: os.cpus().length,
