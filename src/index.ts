@@ -16,3 +16,4 @@ export * from './kernel/index.js';
 export * from './writer/index.js';
 export * from './convert/index.js';
 export * from './extract/index.js';
+export * from './verify/index.js';
