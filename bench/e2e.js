@@ -158,19 +158,28 @@ for (let i = 0; i < RUNS; i++) {
   const w = {};
   // ---- write
   rmf(ours, ddOut);
-  warm(stream);
-  const streamResident = fincore(stream);
-  w.convert = await measureWrite(ours, () => mram(['convert', stream, ours, '--to', 'mapped-ram', '--force']));
-  w.convert.inputResident = streamResident;
-  warm(presentBin);
-  w.ddWrite = await measureWrite(ddOut, () => dd([`if=${presentBin}`, `of=${ddOut}`, 'bs=1M', 'oflag=direct', 'conv=fdatasync']));
-  if (layoutdd) {
-    // Same bytes at the slots of the mapped-ram page area (1 MiB-aligned, as in the files), holes between runs.
-    rmf(layoutOut);
-    warm(presentBin);
-    w.ddLayout = await measureWrite(layoutOut, () => run(layoutdd, [presentBin, layoutOut, runsFile, String(1 << 20), String((1 << 20) + MEM_MIB * 2 ** 20)]));
-    rmf(layoutOut);
-  }
+  const writes = [
+    async () => {
+      warm(stream);
+      const streamResident = fincore(stream);
+      w.convert = await measureWrite(ours, () => mram(['convert', stream, ours, '--to', 'mapped-ram', '--force']));
+      w.convert.inputResident = streamResident;
+    },
+    async () => {
+      warm(presentBin);
+      w.ddWrite = await measureWrite(ddOut, () => dd([`if=${presentBin}`, `of=${ddOut}`, 'bs=1M', 'oflag=direct', 'conv=fdatasync']));
+    },
+    async () => {
+      if (!layoutdd) return;
+      // Same bytes at the slots of the mapped-ram page area (1 MiB-aligned, as in the files), holes between runs.
+      rmf(layoutOut);
+      warm(presentBin);
+      w.ddLayout = await measureWrite(layoutOut, () => run(layoutdd, [presentBin, layoutOut, runsFile, String(1 << 20), String((1 << 20) + MEM_MIB * 2 ** 20)]));
+      rmf(layoutOut);
+    },
+  ];
+  // The order of mram and its peers alternates from run to run (disk speed drifts on a shared VM).
+  for (const write of i % 2 ? writes.reverse() : writes) await write();
   for (const q of QEMU_CFGS) {
     const out = q.key === 'qemuSave1' ? qemuMr : qemuTmp;
     rmf(out);

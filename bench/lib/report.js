@@ -71,10 +71,13 @@ Whole processes on a ${r.config.guestMiB / 1024} GiB q35/TCG guest whose RAM is 
 ${r.config.presentPages} of ${r.config.pages} pages (${fmt(N / 2 ** 30)} GiB) are non-zero random data.
 The input of \`mram convert\` is QEMU's plain-stream save of that guest (${fmt(r.config.inputStreamBytes / 2 ** 30)} GiB, read from
 the page cache); dd writes exactly the non-zero pages' bytes (from /dev/shm) with \`oflag=direct bs=1M
-conv=fdatasync\` (mram convert also ends with fdatasync); QEMU saves the same guest with mapped-ram
+conv=fdatasync\` (mram convert also ends with fdatasync); a 30-line C writer (\`lib/layout-writer.js\`) writes the
+same bytes the same way but at their mapped-ram slots, holes between runs — the hardware limit for
+this file layout; QEMU saves the same guest with mapped-ram
 (1 channel; multifd 2; multifd 2 + direct-io; no bandwidth cap). Reads start from a cold file
 (\`dd iflag=nocache count=0\` evicts each input first); dd reads the ${fmt(N / 2 ** 30)} GiB it wrote, and
-sha256sum hashes the sparse raw image \`mram extract\` wrote.
+sha256sum hashes the sparse raw image \`mram extract\` wrote. mram and its peers swap order from run to
+run (writes; QEMU loads), since the disk's speed drifts.
 
 **GB/s** is always the same N = ${N} bytes of page data divided by wall seconds, so bars compare
 directly. mram, dd and sha256sum times are whole processes (spawn → exit, node start-up included);
