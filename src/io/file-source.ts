@@ -1,22 +1,47 @@
-import { promises as fsp, constants as fsc } from 'node:fs';
+import { fstat, read, promises as fsp, constants as fsc } from 'node:fs';
+import { promisify } from 'node:util';
+
+const fstatFd = promisify(fstat);
+
+/** The two calls a source needs, from a FileHandle we own or a descriptor the caller lent us. */
+interface Reader {
+  read(into: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
 
 /** A regular file read with positional reads; knows its apparent and allocated size. */
 export class FileSource {
   private constructor(
-    readonly handle: fsp.FileHandle,
+    private readonly reader: Reader,
+    /** The path, or `fd N` for a descriptor passed in. */
     readonly path: string,
     readonly size: number,
     /** Bytes actually allocated on disk (st_blocks * 512): a sparse file is smaller than `size`. */
     readonly allocated: number,
   ) {}
 
-  static async open(path: string, opts: { direct?: boolean } = {}): Promise<FileSource> {
+  /** Opens a path, or reads from an open descriptor (which stays the caller's: close() leaves it open). */
+  static async open(file: string | number, opts: { direct?: boolean } = {}): Promise<FileSource> {
+    if (typeof file === 'number') {
+      const st = await fstatFd(file);
+      checkRegular(st);
+      const reader: Reader = {
+        read: (into, offset, length, position) =>
+          new Promise((resolve, reject) => read(file, into, offset, length, position, (e, n) => (e ? reject(e) : resolve(n)))),
+        close: async () => undefined,
+      };
+      return new FileSource(reader, `fd ${file}`, st.size, st.blocks * 512);
+    }
     const flags = fsc.O_RDONLY | (opts.direct ? fsc.O_DIRECT : 0);
-    const handle = await fsp.open(path, flags);
+    const handle = await fsp.open(file, flags);
     try {
       const st = await handle.stat();
-      if (!st.isFile() && !st.isBlockDevice()) throw new Error(`${path}: not a regular file`);
-      return new FileSource(handle, path, st.size, st.blocks * 512);
+      checkRegular(st);
+      const reader: Reader = {
+        read: async (into, offset, length, position) => (await handle.read(into, offset, length, position)).bytesRead,
+        close: () => handle.close(),
+      };
+      return new FileSource(reader, file, st.size, st.blocks * 512);
     } catch (e) {
       await handle.close();
       throw e;
@@ -27,7 +52,7 @@ export class FileSource {
   async readInto(into: Uint8Array, position: number): Promise<number> {
     let done = 0;
     while (done < into.length) {
-      const { bytesRead } = await this.handle.read(into, done, into.length - done, position + done);
+      const bytesRead = await this.reader.read(into, done, into.length - done, position + done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
@@ -35,6 +60,12 @@ export class FileSource {
   }
 
   close(): Promise<void> {
-    return this.handle.close();
+    return this.reader.close();
+  }
+}
+
+function checkRegular(st: { isFile(): boolean; isBlockDevice(): boolean }): void {
+  if (!st.isFile() && !st.isBlockDevice()) {
+    throw Object.assign(new Error(`not a regular file (positional reads needed; pipe a plain stream to 'mram convert -' instead)`), { code: 'ENOTREG' });
   }
 }

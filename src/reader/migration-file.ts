@@ -88,8 +88,9 @@ export class MigrationFile {
     return b;
   }
 
-  static async open(path: string, opts: OpenOptions = {}): Promise<MigrationFile> {
-    const source = await FileSource.open(path);
+  /** Opens a path, or an open descriptor (left open on close). */
+  static async open(file: string | number, opts: OpenOptions = {}): Promise<MigrationFile> {
+    const source = await FileSource.open(file);
     try {
       const libvirt = await readLibvirtHeader(source);
       const offset = opts.offset ?? libvirt?.dataOffset ?? 0;

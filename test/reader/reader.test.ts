@@ -156,3 +156,28 @@ describe('reader edge cases', () => {
     expect(String(err.message)).toMatch(/QEVM/);
   });
 });
+
+describe('reader inputs', () => {
+  it('reads from an open descriptor and leaves it open', async () => {
+    const { openSync, closeSync, fstatSync } = await import('node:fs');
+    const fx = await getFixture('mr-32m');
+    const fd = openSync(fx.file, 'r');
+    try {
+      const f = await MigrationFile.open(fd);
+      expect(f.path).toBe(`fd ${fd}`);
+      expect(f.block('mem').presentPages).toBe(fx.meta.ramNonZeroPages);
+      await f.close();
+      expect(fstatSync(fd).size).toBe(f.size);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('refuses a directory with a one-line reason, not a stack trace', async () => {
+    const { runCli } = await import('../support/cli.js');
+    const r = await runCli(['inspect', '/tmp']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^mram inspect: \/tmp: .*not a regular file/);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+});
