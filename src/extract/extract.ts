@@ -33,7 +33,7 @@ export async function extractBlock(file: MigrationFile, block: RamBlock, out: st
   if (!arena) return withReaderArena((a) => extractBlock(file, block, out, opts, a), opts);
   if (!opts.force && (await exists(out))) throw new UsageError(`${out} exists (use --force to overwrite)`);
   const tmp = path.join(path.dirname(out), `.${path.basename(out)}.mram-tmp-${process.pid}`);
-  const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
+  const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
   let written = 0;
   try {
     for await (const c of chunksOf(file, block, arena, opts)) {

@@ -22,11 +22,12 @@ export class OutputFile {
   static async create(target: string, force = false): Promise<OutputFile> {
     if (!force && fs.existsSync(target)) throw new UsageError(`${target} exists (use --force to overwrite it)`);
     const tmp = tempPathFor(target);
-    const h = await fsp.open(tmp, 'wx').catch(async (e: NodeJS.ErrnoException) => {
+    // Guest memory is private: 0600, as QEMU creates its migration files.
+    const h = await fsp.open(tmp, 'wx', 0o600).catch(async (e: NodeJS.ErrnoException) => {
       // A leftover of this very PID (earlier attempt in the same process) is ours to replace.
       if (e.code !== 'EEXIST') throw e;
       await fsp.rm(tmp, { force: true });
-      return fsp.open(tmp, 'wx');
+      return fsp.open(tmp, 'wx', 0o600);
     });
     await h.close();
     return new OutputFile(target, tmp, force);
