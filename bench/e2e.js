@@ -106,8 +106,14 @@ const mram = (args, okCodes) => run(process.execPath, [MRAM, ...args], { okCodes
 const dd = (args) => run('dd', [...args, 'status=none']);
 const rmf = (...fs_) => fs_.forEach((f) => fs.rmSync(f, { force: true }));
 
-/** Runs `fn` (a write) and records Cached growth and the output's resident bytes. */
+/**
+ * Runs `fn` (a write) and records Cached growth and the output's resident bytes. The filesystem
+ * is synced first (syncfs): the block frees of files deleted just before (earlier outputs) would
+ * otherwise land in the journal commit of whichever writer calls fdatasync next.
+ */
 async function measureWrite(out, fn) {
+  rmf(out);
+  spawnSync('sync', ['-f', workDir]);
   const c0 = cachedBytes();
   const r = await fn();
   const c1 = cachedBytes();
