@@ -216,7 +216,7 @@ describe('fuzz: verify and the reader on mutated QEMU files', () => {
         }
         expect(results.rssMax - rssStart).toBeLessThan(1 << 30);
         console.log(`[fuzz] ${name}: ${cases.length} cases in ${((performance.now() - t0suite) / 1000).toFixed(1)} s`);
-      }, 60_000);
+      }, 300_000); // ~800 cases; per-case time is bounded above, the total depends on machine load
     });
   }
 
