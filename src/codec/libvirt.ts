@@ -31,7 +31,7 @@ export function isLibvirtMagic(first16: Uint8Array): boolean {
 
 /** Decodes the fixed 92-byte part; `data` is read afterwards with `decodeLibvirtData`. */
 export function decodeLibvirtFixed(b: Uint8Array, fileSize: number): Omit<LibvirtHeader, 'xml' | 'cookie'> {
-  if (b.length < LIBVIRT_HEADER_SIZE) throw new FormatError(b.length, `a ${LIBVIRT_HEADER_SIZE}-byte libvirt save header`, 'end of file');
+  if (b.length < LIBVIRT_HEADER_SIZE) throw new FormatError(b.length, `a ${LIBVIRT_HEADER_SIZE}-byte libvirt save header`, 'end of file', 'truncated');
   const magic = bytesToString(b.subarray(0, 16));
   let endian: 'little' | 'big' = 'little';
   let field = (i: number) => le32(b, 16 + 4 * i);

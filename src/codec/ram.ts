@@ -1,5 +1,6 @@
 // RAM section records: block list, MappedRamHeader, page records (spec/format.md §3).
-import { MAPPED_RAM_HDR_VERSION, MAPPED_RAM_HEADER_SIZE, RamFlag } from '../format/constants.js';
+import { MAPPED_RAM_HEADER_SIZE, RamFlag } from '../format/constants.js';
+import { be64big } from '../format/bytes.js';
 import { FormatError, hex } from '../format/errors.js';
 import type { Cursor } from '../io/cursor.js';
 import type { ByteWriter } from './byte-writer.js';
@@ -7,7 +8,7 @@ import type { ByteWriter } from './byte-writer.js';
 export interface MappedRamHeader {
   version: number;
   pageSize: number;
-  /** Absolute file offset of the block's bitmap. */
+  /** Absolute file offset of the block's bitmap (Infinity when the file says 2^53 or more). */
   bitmapOffset: number;
   /** Absolute file offset of page 0 of the block. */
   pagesOffset: number;
@@ -25,18 +26,26 @@ export interface RamBlockEntry {
   mappedRam: (MappedRamHeader & { headerOffset: number }) | null;
 }
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 export async function readMappedRamHeader(c: Cursor, idstr: string): Promise<MappedRamHeader> {
   const at = c.offset;
   await c.need(MAPPED_RAM_HEADER_SIZE, `mapped-ram header of block ${JSON.stringify(idstr)}`);
+  // Any version is handed on: it does not change the layout (QEMU accepts 0 and 1; the reader checks).
   const version = c.u32();
-  if (version > MAPPED_RAM_HDR_VERSION) throw new FormatError(at, `mapped-ram header version ${MAPPED_RAM_HDR_VERSION}`, String(version));
-  const pageSize = c.u64('page size');
+  const size = be64big(c.bytes(8), 0);
+  const pageSize = Number(size);
   if (pageSize < 512 || pageSize > 1 << 30 || (pageSize & (pageSize - 1)) !== 0) {
-    throw new FormatError(at + 4, 'a power-of-two page size between 512 and 1 GiB', String(pageSize));
+    throw new FormatError(at + 4, 'a power-of-two page size between 512 and 1 GiB', String(size), 'page-size');
   }
-  const bitmapOffset = c.u64('bitmap offset');
-  const pagesOffset = c.u64('pages offset');
-  return { version, pageSize, bitmapOffset, pagesOffset };
+  // The bitmap does not move the walk: any offset is handed on (Infinity from 2^53 on).
+  const bitmap = be64big(c.bytes(8), 0);
+  const bitmapOffset = bitmap <= MAX_SAFE ? Number(bitmap) : Number.POSITIVE_INFINITY;
+  // The page area does: beyond 2^53 it ends beyond any file.
+  const pagesAt = c.offset;
+  const pages = be64big(c.bytes(8), 0);
+  if (pages > MAX_SAFE) throw new FormatError(pagesAt, 'pages offset below 2^53', hex(pages), 'truncated');
+  return { version, pageSize, bitmapOffset, pagesOffset: Number(pages) };
 }
 
 export function writeMappedRamHeader(w: ByteWriter, h: MappedRamHeader): void {

@@ -11,13 +11,13 @@ import {
   RamFlag,
   RecordType,
 } from '../format/constants.js';
-import { FormatError, hex } from '../format/errors.js';
+import { FormatError, hex, reclassify } from '../format/errors.js';
 import { be32 } from '../format/bytes.js';
 import { MAX_BUFFERED_RECORD, type Cursor } from '../io/cursor.js';
 import { readConfiguration, targetPageSize, type Configuration } from './configuration.js';
 import { readMappedRamHeader, readRamWord, rejectUnsupportedFlags, type RamBlockEntry } from './ram.js';
 import { readCommand, readFooter, readFullHeader, SECTION_KIND_OF, type Command, type SectionHeader } from './section.js';
-import { locateVmdesc, parseVmdesc, payloadSize, type LocatedVmdesc } from './vmdesc.js';
+import { locateVmdesc, parseVmdesc, payloadSize, type LocatedVmdesc, type VmsdDescription } from './vmdesc.js';
 
 export type MigrationRecord =
   | { type: 'header'; offset: number; version: number }
@@ -26,22 +26,35 @@ export type MigrationRecord =
   /** A section begins; its payload records follow, then `section-footer`. */
   | { type: 'section'; offset: number; header: SectionHeader }
   | { type: 'ram-mem-size'; offset: number; total: number }
+  /**
+   * A block entry; with a mapped-ram header its fields are as found (any version, any sane page
+   * size: consumers judge them). The jump over its page area follows this record.
+   */
   | { type: 'ram-block'; offset: number; entry: RamBlockEntry }
   /** `data` is a view valid until the next record (only with `pageData`). */
   | { type: 'ram-page'; offset: number; block: RamBlockEntry; pageIndex: number; dataOffset: number; data: Uint8Array | null }
   | { type: 'ram-zero'; offset: number; block: RamBlockEntry; pageIndex: number; fill: number }
   | { type: 'ram-flush'; offset: number }
   | { type: 'ram-eos'; offset: number }
-  /** Payload of a FULL device section, sized by the vmdesc; `data` only with `deviceData`. */
-  | { type: 'device-state'; offset: number; length: number; header: SectionHeader; data: Uint8Array | null }
+  /**
+   * Payload of a FULL device section, sized by `device` (entry `deviceIndex` of the vmdesc, whose
+   * name and instance match the header; its `version` is not checked); `data` only with `deviceData`.
+   */
+  | { type: 'device-state'; offset: number; length: number; header: SectionHeader; device: VmsdDescription; deviceIndex: number; data: Uint8Array | null }
   /** Footer consumed; the section spans [sectionOffset, offset + 5). */
   | { type: 'section-footer'; offset: number; sectionOffset: number; header: SectionHeader }
   | { type: 'eof'; offset: number }
   | { type: 'vmdesc'; offset: number; length: number; vmdesc: LocatedVmdesc }
   /** Bytes after the vmdesc (QEMU never writes any). */
   | { type: 'trailing'; offset: number; length: number }
-  /** Parsing cannot go on without guessing (e.g. no vmdesc to size a device): the walk ends here. */
-  | { type: 'stop'; offset: number; reason: string };
+  /**
+   * Parsing cannot go on without guessing: the walk ends here. `kind`: no vmdesc to size a FULL
+   * device section, a vmdesc listing fewer devices than the stream holds, or an iterative section
+   * of a device other than "ram".
+   */
+  | { type: 'stop'; offset: number; kind: StopKind; reason: string };
+
+export type StopKind = 'no-vmdesc' | 'vmdesc-short' | 'iterative';
 
 export interface ReadRecordsOptions {
   /** Hand out page data views with `ram-page` records (else page data is skipped). */
@@ -60,16 +73,23 @@ export interface ReadRecordsOptions {
    * being yielded (`data` null = ZERO page with fill 0; the view is valid during the call only).
    */
   onPage?: (block: RamBlockEntry, pageIndex: number, data: Uint8Array | null) => void | Promise<void>;
+  /**
+   * Decides whether the blocks carry mapped-ram headers, called once at the first block entry with
+   * the offset right after it and what the configuration says (default: as configured).
+   */
+  mappedRam?: (first: { idstr: string; headerOffset: number; configured: boolean }) => boolean | Promise<boolean>;
 }
 
 export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): AsyncGenerator<MigrationRecord, void, undefined> {
   const start = c.offset;
-  await c.need(8, 'QEMU migration file header');
+  await c.need(8, 'QEMU migration file header').catch((e) => {
+    throw reclassify(e, 'magic');
+  });
   const magic = c.u32();
-  if (magic !== QEMU_VM_FILE_MAGIC) throw new FormatError(start, 'QEMU migration magic "QEVM" (0x5145564d)', hex(magic));
+  if (magic !== QEMU_VM_FILE_MAGIC) throw new FormatError(start, 'QEMU migration magic "QEVM" (0x5145564d)', hex(magic), 'magic');
   const version = c.u32();
-  if (version === QEMU_VM_FILE_VERSION_COMPAT) throw new FormatError(start + 4, 'stream version 3 (version 2 is obsolete)', '2');
-  if (version !== QEMU_VM_FILE_VERSION) throw new FormatError(start + 4, 'stream version 3', String(version));
+  if (version === QEMU_VM_FILE_VERSION_COMPAT) throw new FormatError(start + 4, 'stream version 3 (version 2 is obsolete)', '2', 'version');
+  if (version !== QEMU_VM_FILE_VERSION) throw new FormatError(start + 4, 'stream version 3', String(version), 'version');
   yield { type: 'header', offset: start, version };
 
   let config: Configuration | null = null;
@@ -82,13 +102,19 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
   let current: RamBlockEntry | null = null;
   let vmdesc = opts.vmdesc;
   let deviceIndex = 0;
+  let encodingResolved = false;
 
   for (;;) {
     const at = c.offset;
-    const type = await c.readU8('a record type');
+    // The input may only end after the EOF record: ending at a record boundary is 'no-eof'.
+    const type = await c.readU8('a record type').catch((e) => {
+      throw reclassify(e, 'no-eof');
+    });
     if (type === RecordType.Configuration) {
       if (at !== start + 8) throw new FormatError(at, 'the configuration section only right after the file header');
-      config = await readConfiguration(c);
+      config = await readConfiguration(c).catch((e) => {
+        throw reclassify(e, 'configuration');
+      });
       pageSize = targetPageSize(config);
       mappedRam = config.capabilities?.includes(CAPABILITY_MAPPED_RAM) ?? false;
       ignoreShared = config.capabilities?.includes(CAPABILITY_X_IGNORE_SHARED) ?? false;
@@ -127,21 +153,21 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
       const device = vmdesc?.desc.devices[deviceIndex];
       if (!device) {
         const why = vmdesc ? `the vmdesc describes ${vmdesc.desc.devices.length} devices, this is device ${deviceIndex + 1}` : 'the file has no vmdesc';
-        yield { type: 'stop', offset: at, reason: `cannot size device section ${JSON.stringify(header.idstr)}: ${why}` };
+        yield { type: 'stop', offset: at, kind: vmdesc ? 'vmdesc-short' : 'no-vmdesc', reason: `cannot size device section ${JSON.stringify(header.idstr)}: ${why}` };
         return;
       }
       if (device.name !== header.idstr || (device.instance_id ?? 0) !== header.instanceId) {
-        throw new FormatError(at, `device ${JSON.stringify(device.name)} instance ${device.instance_id ?? 0} (vmdesc entry ${deviceIndex})`, `${JSON.stringify(header.idstr)} instance ${header.instanceId}`);
+        throw new FormatError(at, `device ${JSON.stringify(device.name)} instance ${device.instance_id ?? 0} (vmdesc entry ${deviceIndex})`, `${JSON.stringify(header.idstr)} instance ${header.instanceId}`, 'device');
       }
       const length = payloadSize(device, vmdesc!.offset);
       const payloadAt = c.offset;
       let data: Uint8Array | null = null;
       if (opts.deviceData) data = await c.readBytes(length, `payload of device ${JSON.stringify(header.idstr)}`);
       else await c.skip(length, `payload of device ${JSON.stringify(header.idstr)}`);
+      yield { type: 'device-state', offset: payloadAt, length, header, device, deviceIndex, data };
       deviceIndex++;
-      yield { type: 'device-state', offset: payloadAt, length, header, data };
     } else {
-      yield { type: 'stop', offset: at, reason: `cannot size the ${kind} section of iterative device ${JSON.stringify(header.idstr)} (only "ram" is understood)` };
+      yield { type: 'stop', offset: at, kind: 'iterative', reason: `cannot size the ${kind} section of iterative device ${JSON.stringify(header.idstr)} (only "ram" is understood)` };
       return;
     }
     const footerAt = c.offset;
@@ -168,6 +194,7 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
           left -= entry.usedLength;
           blocks.set(entry.idstr, entry);
           yield { type: 'ram-block', offset: entry.entryOffset, entry };
+          if (entry.mappedRam) await jumpPageArea(entry);
         }
         continue;
       }
@@ -177,7 +204,7 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
         continue;
       }
       if (flags !== RamFlag.PAGE && flags !== RamFlag.ZERO) throw new FormatError(w.at, 'a known combination of RAM record flags', hex(w.flags));
-      if (mappedRam) throw new FormatError(w.at, 'no page records in a mapped-ram file (pages live in the page area)', hex(w.flags));
+      if (mappedRam) throw new FormatError(w.at, 'no page records in a mapped-ram file (pages live in the page area)', hex(w.flags), 'mapped-ram');
       if (w.flags & RamFlag.CONTINUE) {
         if (!current) throw new FormatError(w.at, 'a block name before the first CONTINUE page record');
       } else {
@@ -234,19 +261,27 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
     const usedLength = await c.readU64('RAM block used length');
     if (usedLength % pageSize !== 0) throw new FormatError(entryOffset + 1 + n, `a used length that is a multiple of the page size ${pageSize}`, String(usedLength));
     const mrAddr = ignoreShared ? await c.readU64('RAM block guest address') : null;
-    if (!mappedRam) return { idstr, usedLength, entryOffset, mrAddr, mappedRam: null };
     const headerOffset = c.offset;
-    const h = await readMappedRamHeader(c, idstr);
-    if (h.pagesOffset % h.pageSize !== 0) throw new FormatError(headerOffset + 20, `pages offset aligned to the page size ${h.pageSize}`, hex(h.pagesOffset));
-    // Ignored shared blocks (x-ignore-shared, QEMU > 10.2) have no areas and no jump.
-    if (!(ignoreShared && h.bitmapOffset === 0 && h.pagesOffset === 0)) {
-      // A page area behind its own header would send the walk backwards (a loop when used length is 0).
-      if (h.pagesOffset < headerOffset + MAPPED_RAM_HEADER_SIZE) {
-        throw new FormatError(headerOffset + 20, `the page area of block ${JSON.stringify(idstr)} after its header (${hex(headerOffset + MAPPED_RAM_HEADER_SIZE)})`, hex(h.pagesOffset));
-      }
-      await c.seek(h.pagesOffset + usedLength, `end of the page area of block ${JSON.stringify(idstr)}`);
+    if (!encodingResolved) {
+      encodingResolved = true;
+      if (opts.mappedRam) mappedRam = await opts.mappedRam({ idstr, headerOffset, configured: mappedRam });
     }
+    if (!mappedRam) return { idstr, usedLength, entryOffset, mrAddr, mappedRam: null };
+    const h = await readMappedRamHeader(c, idstr);
     return { idstr, usedLength, entryOffset, mrAddr, mappedRam: { ...h, headerOffset } };
+  }
+
+  /** Moves past a mapped-ram block's page area (its alignment is for consumers to judge). */
+  async function jumpPageArea(entry: RamBlockEntry): Promise<void> {
+    const { headerOffset, bitmapOffset, pagesOffset } = entry.mappedRam!;
+    // Ignored shared blocks (x-ignore-shared, QEMU > 10.2) have no areas and no jump.
+    if (ignoreShared && bitmapOffset === 0 && pagesOffset === 0) return;
+    const idstr = JSON.stringify(entry.idstr);
+    // A page area behind its own header would send the walk backwards (a loop when used length is 0).
+    if (pagesOffset < headerOffset + MAPPED_RAM_HEADER_SIZE) {
+      throw new FormatError(headerOffset + 20, `the page area of block ${idstr} after its header (${hex(headerOffset + MAPPED_RAM_HEADER_SIZE)})`, hex(pagesOffset), 'overlap');
+    }
+    await c.seek(pagesOffset + entry.usedLength, `end of the page area of block ${idstr}`);
   }
 }
 
@@ -258,9 +293,15 @@ async function* readTail(c: Cursor): AsyncGenerator<MigrationRecord, void, undef
     yield { type: 'trailing', offset: at, length: 1 + (await drain(c)) };
     return;
   }
-  const len = await c.readU32('vmdesc length');
-  const json = new TextDecoder().decode(await c.readBytes(len, 'vmdesc JSON'));
-  yield { type: 'vmdesc', offset: at, length: 5 + len, vmdesc: { offset: at, json, desc: parseVmdesc(json, at + 5) } };
+  let vmdesc: LocatedVmdesc;
+  try {
+    const len = await c.readU32('vmdesc length');
+    const json = new TextDecoder().decode(await c.readBytes(len, 'vmdesc JSON'));
+    vmdesc = { offset: at, json, desc: parseVmdesc(json, at + 5) };
+  } catch (e) {
+    throw reclassify(e, 'vmdesc');
+  }
+  yield { type: 'vmdesc', offset: at, length: c.offset - at, vmdesc };
   if (!(await c.atEnd())) {
     const tailAt = c.offset;
     yield { type: 'trailing', offset: tailAt, length: await drain(c) };
@@ -281,5 +322,5 @@ async function findVmdescAhead(c: Cursor, inputSize?: number): Promise<LocatedVm
   const from = c.offset;
   const rest = await c.peekRest(MAX_BUFFERED_RECORD);
   if (!rest) return null;
-  return locateVmdesc(rest, from, inputSize ?? from + rest.length);
+  return locateVmdesc(rest, from, inputSize ?? from + rest.length).vmdesc;
 }

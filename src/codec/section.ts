@@ -39,10 +39,10 @@ export async function readFooter(c: Cursor, header: SectionHeader): Promise<void
   await c.need(5, `section footer of ${JSON.stringify(header.idstr)}`);
   const marker = c.u8();
   if (marker !== RecordType.SectionFooter) {
-    throw new FormatError(at, `section footer 0x7e of ${JSON.stringify(header.idstr)} (section ${header.sectionId})`, `0x${marker.toString(16)}`);
+    throw new FormatError(at, `section footer 0x7e of ${JSON.stringify(header.idstr)} (section ${header.sectionId})`, `0x${marker.toString(16)}`, 'footer');
   }
   const id = c.u32();
-  if (id !== header.sectionId) throw new FormatError(at + 1, `footer section id ${header.sectionId}`, String(id));
+  if (id !== header.sectionId) throw new FormatError(at + 1, `footer section id ${header.sectionId}`, String(id), 'footer');
 }
 
 export function writeSectionHeader(w: ByteWriter, h: SectionHeader): void {

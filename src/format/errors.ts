@@ -1,3 +1,25 @@
+/**
+ * What kind of defect ended a parse, so consumers (e.g. `verify`) can classify it without parsing
+ * the message. 'truncated': the input ends inside a record; 'no-eof': it ends at a record boundary
+ * before the EOF record; 'mapped-ram': a record the configured RAM encoding cannot contain;
+ * 'overlap': a mapped-ram page area placed over its own header; 'page-size': a mapped-ram header
+ * page size that cannot size a bitmap; 'framing': anything else that makes
+ * the next byte position unknowable.
+ */
+export type FormatErrorKind =
+  | 'magic'
+  | 'version'
+  | 'truncated'
+  | 'no-eof'
+  | 'framing'
+  | 'footer'
+  | 'configuration'
+  | 'device'
+  | 'vmdesc'
+  | 'mapped-ram'
+  | 'overlap'
+  | 'page-size';
+
 /** A file does not follow the format: names the absolute file offset and what was expected there. */
 export class FormatError extends Error {
   override readonly name = 'FormatError';
@@ -5,9 +27,15 @@ export class FormatError extends Error {
     readonly offset: number,
     readonly expected: string,
     readonly found?: string,
+    readonly kind: FormatErrorKind = 'framing',
   ) {
     super(`at offset ${offset} (0x${offset.toString(16)}): expected ${expected}${found === undefined ? '' : `, found ${found}`}`);
   }
+}
+
+/** The same error under another classification (message unchanged); other errors pass through. */
+export function reclassify(e: unknown, kind: FormatErrorKind): unknown {
+  return e instanceof FormatError ? new FormatError(e.offset, e.expected, e.found, kind) : e;
 }
 
 /** The caller asked for something impossible (bad option, missing block); not a defect of the file. */

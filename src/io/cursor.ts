@@ -28,7 +28,7 @@ export abstract class Cursor {
     if (this.end - this.start >= n) return;
     if (n > MAX_BUFFERED_RECORD) throw new FormatError(this.offset, `${what} of at most ${MAX_BUFFERED_RECORD} bytes`, `${n} bytes`);
     const got = await this.fill(n);
-    if (got < n) throw new FormatError(this.offset + got, `${what} (${n} bytes at ${this.offset})`, 'end of file');
+    if (got < n) throw new FormatError(this.offset + got, `${what} (${n} bytes at ${this.offset})`, 'end of file', 'truncated');
   }
 
   /** True when no byte is left. */
@@ -134,7 +134,7 @@ export class FileCursor extends Cursor {
   }
 
   override async seek(offset: number, what: string): Promise<void> {
-    if (offset > this.source.size) throw new FormatError(this.offset, `${what} inside the file (offset ${offset})`, `file size ${this.source.size}`);
+    if (offset > this.source.size) throw new FormatError(this.offset, `${what} inside the file (offset ${offset})`, `file size ${this.source.size}`, 'truncated');
     if (offset >= this.bufOffset && offset <= this.bufOffset + this.end) {
       this.start = offset - this.bufOffset;
       return;
@@ -185,7 +185,7 @@ export class StreamCursor extends Cursor {
   override async skip(n: number, what: string): Promise<void> {
     while (n > 0) {
       if (this.end === this.start && (await this.fill(1)) === 0) {
-        throw new FormatError(this.offset, `${n} more bytes of ${what}`, 'end of input');
+        throw new FormatError(this.offset, `${n} more bytes of ${what}`, 'end of input', 'truncated');
       }
       const k = Math.min(n, this.end - this.start);
       this.start += k;

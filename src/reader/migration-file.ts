@@ -1,10 +1,11 @@
 // Opens a migration file and builds its map: wrapper, configuration, sections, RAM blocks, devices.
-import { CAPABILITY_MAPPED_RAM, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
-import { FormatError, UsageError } from '../format/errors.js';
+import { CAPABILITY_MAPPED_RAM, LIBVIRT_HEADER_SIZE, MAPPED_RAM_HDR_VERSION } from '../format/constants.js';
+import { FormatError, hex, UsageError } from '../format/errors.js';
 import { decodeLibvirtData, decodeLibvirtFixed, isLibvirtMagic, type LibvirtHeader } from '../codec/libvirt.js';
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
+import type { RamBlockEntry } from '../codec/ram.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
-import { locateVmdesc, type LocatedVmdesc } from '../codec/vmdesc.js';
+import { readVmdescAtEnd, type LocatedVmdesc } from '../codec/vmdesc.js';
 import { FileCursor } from '../io/cursor.js';
 import { FileSource } from '../io/file-source.js';
 import { MappedRamBlock, StreamRamBlock, type RamBlock } from './ram-block.js';
@@ -42,8 +43,6 @@ export interface OpenOptions {
 
 /** Longest libvirt XML/cookie area decoded (the header may reserve more for later edits). */
 const MAX_LIBVIRT_DATA = 16 << 20;
-/** The vmdesc is looked for in this much of the file's end; a larger one is found when the walk reaches it. */
-const VMDESC_TAIL_SEARCH = 1 << 20;
 
 export class MigrationFile {
   readonly blocks: RamBlock[] = [];
@@ -116,7 +115,8 @@ export class MigrationFile {
   }
 
   private async walk(): Promise<void> {
-    this.vmdesc = await findVmdesc(this.source, this.streamOffset);
+    // A vmdesc beyond the last MiB is found when the walk reaches it.
+    this.vmdesc = (await readVmdescAtEnd(this.source, this.streamOffset)).vmdesc;
     let streamBlocks = new Map<string, StreamRamBlock>();
     let open: SectionInfo | null = null;
     let device: Omit<DeviceInfo, 'length'> | null = null;
@@ -141,8 +141,10 @@ export class MigrationFile {
           break;
         }
         case 'ram-block':
-          if (r.entry.mappedRam) this.blocks.push(await MappedRamBlock.load(this.source, r.entry));
-          else {
+          if (r.entry.mappedRam) {
+            checkMappedRamHeader(r.entry.mappedRam);
+            this.blocks.push(await MappedRamBlock.load(this.source, r.entry));
+          } else {
             const b = new StreamRamBlock(this.source, r.entry, targetPageSize(this.configuration));
             streamBlocks.set(b.id, b);
             this.blocks.push(b);
@@ -186,6 +188,13 @@ export class MigrationFile {
   }
 }
 
+/** The walk hands on any header version and alignment; QEMU refuses these, and so does the reader. */
+function checkMappedRamHeader(h: NonNullable<RamBlockEntry['mappedRam']>): void {
+  if (h.version > MAPPED_RAM_HDR_VERSION) throw new FormatError(h.headerOffset, `mapped-ram header version ${MAPPED_RAM_HDR_VERSION}`, String(h.version));
+  if (!Number.isSafeInteger(h.bitmapOffset)) throw new FormatError(h.headerOffset + 12, 'bitmap offset below 2^53', 'a larger value');
+  if (h.pagesOffset % h.pageSize !== 0) throw new FormatError(h.headerOffset + 20, `pages offset aligned to the page size ${h.pageSize}`, hex(h.pagesOffset));
+}
+
 async function readLibvirtHeader(source: FileSource): Promise<LibvirtHeader | null> {
   const fixed = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
   await source.readInto(fixed, 0);
@@ -194,11 +203,4 @@ async function readLibvirtHeader(source: FileSource): Promise<LibvirtHeader | nu
   const data = new Uint8Array(Math.min(h.dataLen, MAX_LIBVIRT_DATA));
   await source.readInto(data, LIBVIRT_HEADER_SIZE);
   return { ...h, ...decodeLibvirtData(data, h.cookieOffset) };
-}
-
-async function findVmdesc(source: FileSource, streamOffset: number): Promise<LocatedVmdesc | null> {
-  const len = Math.min(VMDESC_TAIL_SEARCH, source.size - streamOffset);
-  const tail = new Uint8Array(len);
-  await source.readInto(tail, source.size - len);
-  return locateVmdesc(tail, source.size - len, source.size);
 }

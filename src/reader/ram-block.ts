@@ -61,7 +61,7 @@ export abstract class RamBlock {
       if (src === null) dst.fill(0);
       else {
         const got = await this.source.readInto(dst, src + inPage);
-        if (got < n) throw new FormatError(src + inPage + got, `page data of block ${JSON.stringify(this.id)} page ${page}`, 'end of file');
+        if (got < n) throw new FormatError(src + inPage + got, `page data of block ${JSON.stringify(this.id)} page ${page}`, 'end of file', 'truncated');
       }
       done += n;
     }
