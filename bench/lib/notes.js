@@ -2,12 +2,12 @@
 // figures without losing the analysis). Figures quoted here come from the runs named in the text.
 export const FINDINGS = `### What keeps mram from its targets
 
-I found these with \`node --cpu-prof\` (above) and one \`strace -f -tt -T\` timeline of \`mram convert\`,
-not by guessing. The A/B sweeps ran on the same 2 GiB input, interleaved with dd. The machine was
+I found these with \`node --cpu-prof\` (above), an in-process write timeline of \`mram convert\` and
+\`strace -T\` of the peers' \`fdatasync\`, not by guessing. The A/B sweeps ran on the same 2 GiB input, interleaved with dd. The machine was
 shared (load average 5–7 from other jobs during these runs), so the same command varies by up to
 ±40% from one run to the next. Read only the pairwise ratios, and only differences larger than that.
 
-**convert (write): limited by the write pipeline, not by the CPU or the format.**
+**convert (write): limited by how the writes reach the disk, not by the CPU or the format.**
 
 - *Before the convert owner's hot-path work* (dist before 538b522/8c20921; one 2 GiB run): 6.05 s
   for 1 GiB of pages, 0.38× dd. The main thread was CPU-bound: 15% garbage collector, 13.5%
@@ -22,29 +22,47 @@ shared (load average 5–7 from other jobs during these runs), so the same comma
   copy (3%) and GC (3%).
 - *The mapped-ram layout is not the gap.* Writing the same bytes at their mapped-ram slots, with
   holes between the runs, one O_DIRECT write of up to 1 MiB at a time (the "at the mapped-ram
-  slots" row, a 30-line C writer built at run time), runs at about 0.93× dd. The final
-  \`fdatasync\` is not the gap either: it costs 0.56–0.68 s in all three writers (mram, dd, and
+  slots" row, a 30-line C writer built at run time), runs as fast as dd: 0.93× and 1.17× the
+  speed of dd in the two full runs. The final
+  \`fdatasync\` is not the gap either: it costs 0.3–0.75 s in all three writers (mram, dd, and
   the layout writer). That is the virtio disk's flush.
-- *The strace timeline* (one run, strace overhead included): the first page write comes 0.31 s
-  after the first read (module load, wasm compile, stream header), plus about 0.2 s of node
-  start-up before that under this load. Then come 2082 \`pwrite64\` calls of 518 KB on average.
-  Writes in flight average only 0.5–1.4 per 250 ms window, and the bytes written in each window
-  equal the bytes read in it. Then \`fdatasync\` takes 0.68 s. So the disk sits at queue depth
-  ≤ 1 with gaps while the main thread is idle too: production and writing take turns instead of
-  overlapping. dd keeps exactly one 1 MiB write in flight without gaps.
-- *Tuning sweeps* (in process, \`stager\` options; 3–4 interleaved repetitions each): extent size
-  2–32 MiB, extents in flight 1–8, \`maxWrites\` 1–6 and \`UV_THREADPOOL_SIZE\` 4 or 16. None of
-  them separated from the noise; the same setting ranged from 2.5 to 6.4 s. The best medians came
-  from fewer outstanding writes: 4 MiB × 2 in flight took 2.64 s and 8 MiB × 1 took 2.82 s,
-  against 3.50 s for the default then (8 MiB × 4). More outstanding
-  writes never helped.
-- *Proposed (for the convert owner; not applied):* hand the disk one ordered stream of ≤ 1 MiB
-  writes. Issue each 1 MiB (or each finished run) as soon as its pages are staged, rather than
-  when an 8 MiB extent is full, and keep 1–2 writes in flight. Check it with this suite's
-  "convert vs dd at the slots" ratio; it should go to ≥ 0.9 before anything else is tuned. Node
-  start-up plus module and wasm load (≈ 0.3–0.5 s here) is about 10–15% of a 1 GiB convert, so
-  0.9× dd also needs the writes to overlap that start-up: start writing before the wasm kernel is
-  compiled, or compile it lazily or asynchronously.
+- *Timeline of one convert* (in process, with \`PageAreaFile.write\`, \`FileSource.readInto\` and
+  the syncs wrapped with timers; the first attempt under \`strace -f\` slowed the syscalls so much
+  that it suggested a stalling pipeline, which turned out to be wrong): the first page write
+  comes 0.08–0.11 s after start. Then 2069 writes of about 520 KB each, with exactly 3 in flight
+  (= \`maxWrites\`) the whole time and 2.6–3.1 ms per write, or about 560 MB/s. Bytes written per
+  250 ms track the bytes read, so the parser keeps up. Then \`fdatasync\` takes 0.72–0.75 s.
+  In-process total: 2.65–2.95 s; a whole process adds 0.15–0.25 s of node start-up.
+- *The same minutes for the peers* (each write preceded by \`sync -f\`): dd took 1.44–1.88 s, of
+  which \`fdatasync\` was 0.29–0.69 s, so about 1.2 s of writing (≈ 900 MB/s at queue depth 1,
+  1 MiB). The layout writer took 1.77–2.08 s, of which \`fdatasync\` was 0.43–0.71 s, so about
+  1.35 s of writing. **mram's write phase (≈ 1.9 s) is about 1.4× the layout writer's for the same
+  bytes at the same offsets.** This virtio disk serves one sequential stream of back-to-back
+  writes faster than three concurrent 0.5 MB writes.
+- *Stager sweep* (in process, \`sync -f\` first, 3 interleaved repetitions, quieter period):
+  8 MiB × 4 extents with \`maxWrites\` 3 (the current default): 2.50–2.84 s. \`maxWrites\` 2:
+  2.62–2.88 s. \`maxWrites\` 1: 2.81–3.09 s. 1 MiB extents × 16 with \`maxWrites\` 1:
+  2.76–3.15 s. dd: 1.28–2.03 s. The default is the best of these. At queue depth 1, mram pays a
+  libuv thread-pool round trip between writes, which the C writer does not. Earlier sweeps
+  (extent size 2–32 MiB, in flight 1–8, \`UV_THREADPOOL_SIZE\` 16) were lost in noise.
+- *A measurement bias, now fixed* (0351cf9): the suite deleted the previous outputs just before
+  each convert. ext4 then put those block frees into the journal commit of the next
+  \`fdatasync\`, which was convert's. Every timed write now starts after \`sync -f\`.
+- *One idea, prototyped and measured* (outside the repo, by patching \`PageAreaFile.write\`): a
+  single \`worker_threads\` writer doing back-to-back \`fs.writeSync\` calls on the O_DIRECT fd,
+  in submission order, from a shared page-aligned wasm memory. Over 3 interleaved repetitions it
+  took 2.42–2.68 s with \`maxWrites\` 3 and 2.29–2.64 s with \`maxWrites\` 6, against 2.43–2.68 s
+  for the current code (dd: 1.94–2.04 s in the quiet repetitions). That is at most a 5% gain, so
+  it is not worth a worker. Side finding: the same writes from a buffer that is only 512-byte
+  aligned (a plain \`SharedArrayBuffer\` with an offset that O_DIRECT accepts) took 24 s. The
+  arena's 4 KiB alignment matters a great deal on this disk.
+- *Still unexplained:* mram's write phase takes ≈ 1.7–1.9 s, while the layout writer writes the
+  same bytes at the same offsets in ≈ 1.35 s. Start-up (≈ 0.25 s) and the flush come on top.
+  Next things to measure (convert owner): the split of runs at the 8 MiB extent boundaries
+  (more, shorter writes than the C writer's ≤ 1 MiB chunks of whole runs); whether writes
+  complete out of file order with 3 in flight; and the flush after many unwritten-extent
+  conversions (mram's \`fdatasync\` took 0.72–0.75 s every time, while dd's ranged 0.29–0.69 s).
+  The suite's "vs dd at the slots" ratio is the figure to move.
 
 **verify --digest: bounded by SHA-256 of the guest-visible bytes. The target cannot be reached on this machine as defined.**
 
