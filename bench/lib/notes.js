@@ -56,13 +56,20 @@ shared (load average 5–7 from other jobs during these runs), so the same comma
   it is not worth a worker. Side finding: the same writes from a buffer that is only 512-byte
   aligned (a plain \`SharedArrayBuffer\` with an offset that O_DIRECT accepts) took 24 s. The
   arena's 4 KiB alignment matters a great deal on this disk.
-- *Still unexplained:* mram's write phase takes ≈ 1.7–1.9 s, while the layout writer writes the
-  same bytes at the same offsets in ≈ 1.35 s. Start-up (≈ 0.25 s) and the flush come on top.
-  Next things to measure (convert owner): the split of runs at the 8 MiB extent boundaries
-  (more, shorter writes than the C writer's ≤ 1 MiB chunks of whole runs); whether writes
-  complete out of file order with 3 in flight; and the flush after many unwritten-extent
-  conversions (mram's \`fdatasync\` took 0.72–0.75 s every time, while dd's ranged 0.29–0.69 s).
-  The suite's "vs dd at the slots" ratio is the figure to move.
+- *Replaying mram's own writes:* the 2069 page-area writes of one convert were recorded in
+  submission order (median 488 KB, largest 2.2 MB; 573 of them completed out of file order) and
+  replayed by a C program at queue depth 1. The replay took 1.55–2.20 s, the layout writer
+  1.66–2.00 s, and mram convert in process 2.19–2.31 s (3 interleaved repetitions, quiet
+  period). So mram's write pattern costs little. What remains in process, ≈ 0.3 s, is mram's own:
+  the first write comes 0.1 s after start, the pipeline drains at the end, and there is
+  main-thread work. A whole process adds ≈ 0.2 s of node start-up on top. In quiet minutes,
+  whole-process convert is therefore ≈ 0.75–0.8× dd. The suite's 0.5–0.66× includes the
+  contention from the other jobs and QEMU guests that ran alongside it.
+- *Where the remaining 10–25% could come from* (convert owner): overlap start-up with the first
+  writes (node start plus module and wasm load is ≈ 0.25 s, about 10% of a 1 GiB convert, less
+  for bigger guests); make the first extent smaller so the disk starts earlier; and check the
+  flush. mram's \`fdatasync\` took 0.72–0.75 s every time, while dd's ranged 0.29–0.69 s. The
+  suite's "vs dd at the slots" ratio is the figure to move.
 
 **verify --digest: bounded by SHA-256 of the guest-visible bytes. The target cannot be reached on this machine as defined.**
 
