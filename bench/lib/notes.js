@@ -7,7 +7,7 @@ I found these with \`node --cpu-prof\` (above), an in-process write timeline of 
 shared (load average 5–7 from other jobs during these runs), so the same command varies by up to
 ±40% from one run to the next. Read only the pairwise ratios, and only differences larger than that.
 
-**convert (write): limited by how the writes reach the disk, not by the CPU or the format.**
+**convert (write): not limited by the CPU or by the format. What remains is start-up plus filling and draining the write pipeline (≈ 0.5 s per run here).**
 
 - *Before the convert owner's hot-path work* (dist before 538b522/8c20921; one 2 GiB run): 6.05 s
   for 1 GiB of pages, 0.38× dd. The main thread was CPU-bound: 15% garbage collector, 13.5%
@@ -36,14 +36,13 @@ shared (load average 5–7 from other jobs during these runs), so the same comma
 - *The same minutes for the peers* (each write preceded by \`sync -f\`): dd took 1.44–1.88 s, of
   which \`fdatasync\` was 0.29–0.69 s, so about 1.2 s of writing (≈ 900 MB/s at queue depth 1,
   1 MiB). The layout writer took 1.77–2.08 s, of which \`fdatasync\` was 0.43–0.71 s, so about
-  1.35 s of writing. **mram's write phase (≈ 1.9 s) is about 1.4× the layout writer's for the same
-  bytes at the same offsets.** This virtio disk serves one sequential stream of back-to-back
-  writes faster than three concurrent 0.5 MB writes.
+  1.35 s of writing. mram's write phase (≈ 1.9 s) was about 1.4× the layout writer's in those
+  minutes. The two experiments below show that neither mram's write pattern nor its three
+  concurrent writes explain this.
 - *Stager sweep* (in process, \`sync -f\` first, 3 interleaved repetitions, quieter period):
   8 MiB × 4 extents with \`maxWrites\` 3 (the current default): 2.50–2.84 s. \`maxWrites\` 2:
   2.62–2.88 s. \`maxWrites\` 1: 2.81–3.09 s. 1 MiB extents × 16 with \`maxWrites\` 1:
-  2.76–3.15 s. dd: 1.28–2.03 s. The default is the best of these. At queue depth 1, mram pays a
-  libuv thread-pool round trip between writes, which the C writer does not. Earlier sweeps
+  2.76–3.15 s. dd: 1.28–2.03 s. The default is the best of these. Earlier sweeps
   (extent size 2–32 MiB, in flight 1–8, \`UV_THREADPOOL_SIZE\` 16) were lost in noise.
 - *A measurement bias, now fixed* (0351cf9): the suite deleted the previous outputs just before
   each convert. ext4 then put those block frees into the journal commit of the next
@@ -77,8 +76,9 @@ shared (load average 5–7 from other jobs during these runs), so the same comma
 - The digest covers every byte the guest sees (2 GiB here, holes included), whereas dd reads the
   1 GiB of present pages. SHA-256 runs at 1.28 GB/s in node (64 MiB buffers, quiet moment) and
   at 1.64 GB/s in \`openssl speed\` (16 KiB) on this CPU, so hashing alone needs 1.3–1.7 s. dd
-  iflag=direct reads 1 GiB in 0.7–1.6 s. Even with free reads, verify --digest would reach about
-  0.45–0.55× dd at best. Reaching 0.9× would need SHA-256 at twice the disk's read speed.
+  iflag=direct reads the 1 GiB in 0.5–1.6 s (0.57 s median in the 5-run table). With reads
+  costing nothing, hashing alone would still cap verify --digest at ≈ 0.33–0.44× dd. Reaching
+  0.9× would need SHA-256 at about twice the disk's read speed.
 - *Proposed (not applied; verify owner):* hash in a \`worker_threads\` worker over a shared wasm
   memory, so that hashing (one core) overlaps reading, scanning and masking (the other core).
   The read slots are released only after the worker has hashed them. That saves at most the
