@@ -3,13 +3,13 @@
 // Ratios come from the same run. Writes bench/results/convert-<GiB>g-runs<N>.json.
 //   MRAM_BENCH_GIB=1 (guest size, 1–4)   MRAM_BENCH_DIR=<dir on the target filesystem>
 //   MRAM_BENCH_RUN_PAGES=256 (length of the alternating non-zero / zero page runs)   MRAM_BENCH_RUNS=3
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { qemuSave } from './lib/qemu.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const GIB = Number(process.env.MRAM_BENCH_GIB ?? 1);
@@ -39,86 +39,6 @@ function writeRam(file) {
     fs.writeSync(fd, run, 0, run.length, off);
   }
   fs.closeSync(fd);
-}
-
-// ---------------------------------------------------------------- QEMU over QMP (minimal client)
-
-async function qmpConnect(sock, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const s = await new Promise((resolve, reject) => {
-        const c = net.connect(sock, () => resolve(c));
-        c.once('error', reject);
-      });
-      let buf = '';
-      const waiters = [];
-      s.setEncoding('utf8');
-      s.on('data', (d) => {
-        buf += d;
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          const msg = JSON.parse(line);
-          if ('return' in msg || 'error' in msg) waiters.shift()?.(msg);
-        }
-      });
-      const execute = (cmd, args) =>
-        new Promise((resolve, reject) => {
-          waiters.push((m) => (m.error ? reject(new Error(`${cmd}: ${m.error.desc}`)) : resolve(m.return)));
-          s.write(JSON.stringify(args ? { execute: cmd, arguments: args } : { execute: cmd }) + '\n');
-        });
-      await execute('qmp_capabilities');
-      return { execute, close: () => s.destroy() };
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
-
-async function startGuest(ramPath) {
-  const sock = path.join(workDir, `qmp-${Math.random().toString(36).slice(2)}.sock`);
-  const args = ['-machine', 'q35,memory-backend=mem', '-accel', 'tcg', '-m', `${MEM_MIB}M`,
-    '-object', `memory-backend-file,id=mem,size=${MEM_MIB}M,mem-path=${ramPath},share=on`,
-    '-nodefaults', '-display', 'none', '-serial', 'none', '-monitor', 'none', '-S', '-qmp', `unix:${sock},server=on,wait=off`];
-  const proc = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'inherit'] });
-  const qmp = await qmpConnect(sock);
-  return {
-    qmp,
-    kill: async () => {
-      qmp.close();
-      proc.kill('SIGKILL');
-      await new Promise((r) => (proc.exitCode !== null ? r() : proc.once('exit', r)));
-    },
-  };
-}
-
-/** One QEMU save of a fresh (paused) guest; returns wall seconds from `migrate` to completed. */
-async function qemuSave(ramPath, uri, { mappedRam, multifd = 0, directIo = false }) {
-  const g = await startGuest(ramPath);
-  try {
-    await g.qmp.execute('migrate-set-capabilities', { capabilities: [
-      { capability: 'mapped-ram', state: mappedRam },
-      { capability: 'multifd', state: multifd > 0 },
-    ] });
-    // No bandwidth cap: the fastest QEMU can do.
-    const params = { 'max-bandwidth': 1e12 };
-    if (multifd) params['multifd-channels'] = multifd;
-    if (directIo) params['direct-io'] = true;
-    await g.qmp.execute('migrate-set-parameters', params);
-    const t0 = performance.now();
-    await g.qmp.execute('migrate', { uri });
-    for (;;) {
-      const info = await g.qmp.execute('query-migrate');
-      if (info.status === 'completed') return (performance.now() - t0) / 1000;
-      if (info.status === 'failed') throw new Error(`QEMU save failed: ${info['error-desc']}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  } finally {
-    await g.kill();
-  }
 }
 
 // ---------------------------------------------------------------- measured commands
@@ -154,15 +74,15 @@ const ram = path.join(shmDir, 'ram');
 log(`guest ${MEM_MIB} MiB, half the pages non-zero in runs of ${RUN_PAGES} pages, work dir ${workDir}`);
 writeRam(ram);
 const stream = path.join(workDir, 'guest.mig');
-const streamSave = await qemuSave(ram, `file:${stream}`, { mappedRam: false });
+const streamSave = (await qemuSave({ ramPath: ram, memMiB: MEM_MIB, out: stream, mappedRam: false })).secs;
 if (process.env.MRAM_BENCH_KEEP) fs.copyFileSync(stream, process.env.MRAM_BENCH_KEEP);
 log(`QEMU plain-stream save: ${streamSave.toFixed(2)} s, ${(fs.statSync(stream).size / 2 ** 20).toFixed(0)} MiB`);
 
 const qemuMr = path.join(workDir, 'qemu.mram');
-const qemuMrSave = await qemuSave(ram, `file:${qemuMr}`, { mappedRam: true });
+const qemuMrSave = (await qemuSave({ ramPath: ram, memMiB: MEM_MIB, out: qemuMr, mappedRam: true })).secs;
 fs.rmSync(qemuMr);
 const qemuMfd = path.join(workDir, 'qemu-mfd.mram');
-const qemuMfdSave = await qemuSave(ram, `file:${qemuMfd}`, { mappedRam: true, multifd: 2, directIo: true });
+const qemuMfdSave = (await qemuSave({ ramPath: ram, memMiB: MEM_MIB, out: qemuMfd, mappedRam: true, multifd: 2, directIo: true })).secs;
 const qemuBytes = allocated(qemuMfd);
 fs.rmSync(qemuMfd);
 log(`QEMU mapped-ram save: ${qemuMrSave.toFixed(2)} s; multifd 2 + direct-io: ${qemuMfdSave.toFixed(2)} s`);
