@@ -2,25 +2,20 @@ import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { MigrationFile } from '../../src/reader/migration-file.js';
 import { MappedRamWriter } from '../../src/writer/mapped-ram-writer.js';
 import { getFixture } from '../support/fixtures.js';
-import { describeQemu, loadGuest, makeTempDir } from '../support/qemu.js';
-import { buildCli, CLI, firstDifferentPage, runCli } from './support.js';
+import { describeQemu, loadGuest } from '../support/qemu.js';
+import { convertSuite, CLI, firstDifferentPage, runCli } from './support.js';
 
 const MEM = 32;
-let dir = '';
-beforeAll(() => {
-  buildCli();
-  dir = makeTempDir('mram-convert-');
-});
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const scratch = convertSuite();
 
 describeQemu('mram convert: mapped-ram → plain stream, and re-layout', () => {
   it('QEMU loads the plain stream with mapped-ram off; RAM identical (input: multifd mapped-ram)', async () => {
     const fx = await getFixture('mr-mfd-32m');
-    const out = path.join(dir, 'to-stream.mig');
+    const out = path.join(scratch(), 'to-stream.mig');
     const r = runCli(['convert', fx.file, out]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -39,7 +34,7 @@ describeQemu('mram convert: mapped-ram → plain stream, and re-layout', () => {
 
   it('writes the plain stream to stdout with OUT = -', async () => {
     const fx = await getFixture('mr-32m');
-    const viaFile = path.join(dir, 'stdout-ref.mig');
+    const viaFile = path.join(scratch(), 'stdout-ref.mig');
     expect(runCli(['convert', fx.file, viaFile, '--to', 'stream']).status).toBe(0);
     const r = runCli(['convert', fx.file, '-']);
     expect(r.status).toBe(0);
@@ -48,7 +43,7 @@ describeQemu('mram convert: mapped-ram → plain stream, and re-layout', () => {
 
   it('re-lays out a libvirt mapped-ram save at a new offset (header stripped, zero pages rescanned)', async () => {
     const fx = await getFixture('libvirt-mr-32m');
-    const out = path.join(dir, 'relayout.mram');
+    const out = path.join(scratch(), 'relayout.mram');
     const r = runCli(['convert', fx.file, out, '--to', 'mapped-ram', '--offset', '4096']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -66,8 +61,8 @@ describeQemu('mram convert: mapped-ram → plain stream, and re-layout', () => {
 
   it('round-trips mapped-ram → stream → mapped-ram to QEMU\'s own layout', async () => {
     const fx = await getFixture('mr-32m');
-    const s = path.join(dir, 'rt.mig');
-    const m = path.join(dir, 'rt.mram');
+    const s = path.join(scratch(), 'rt.mig');
+    const m = path.join(scratch(), 'rt.mram');
     expect(runCli(['convert', fx.file, s]).status).toBe(0);
     expect(runCli(['convert', s, m]).status).toBe(0);
     const a = await MigrationFile.open(fx.file);
@@ -86,13 +81,13 @@ describeQemu('mram convert: mapped-ram → plain stream, and re-layout', () => {
 describeQemu('mram convert: O_DIRECT and failures', () => {
   it('leaves the page cache nearly empty after an O_DIRECT convert (fincore < 2% of bytes written)', async () => {
     // 64 MiB of non-zero pages (QEMU's 256 MiB fixtures are mostly zero): written by our writer, then converted.
-    const input = path.join(dir, 'dio-in.mram');
+    const input = path.join(scratch(), 'dio-in.mram');
     const config = { machineType: 'pc-q35-10.0', targetPageBits: null, capabilities: null, uuid: null, subsectionOrder: [] };
     const w = await MappedRamWriter.create(input, { configuration: config, blocks: [{ id: 'mem', usedLength: 64 << 20 }], directIo: 'off' });
     const chunk = crypto.randomBytes(4 << 20);
     for (let p = 0; p < 16384; p += 1024) await w.writePages('mem', p, chunk);
     await w.finish();
-    const out = path.join(dir, 'dio.mram');
+    const out = path.join(scratch(), 'dio.mram');
     const r = runCli(['convert', input, out, '--to', 'mapped-ram', '--direct-io', 'on']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -106,21 +101,21 @@ describeQemu('mram convert: O_DIRECT and failures', () => {
 
   it('refuses an existing target without --force and leaves it untouched when the input is bad', async () => {
     const fx = await getFixture('stream-32m');
-    const out = path.join(dir, 'existing.mram');
+    const out = path.join(scratch(), 'existing.mram');
     fs.writeFileSync(out, 'keep me');
     const r1 = runCli(['convert', fx.file, out]);
     expect(r1.status).not.toBe(0);
     expect(r1.stderr).toMatch(/^mram convert: .*exists \(use --force/);
     expect(r1.stderr.trim().split('\n')).toHaveLength(1);
 
-    const truncated = path.join(dir, 'truncated.mig');
+    const truncated = path.join(scratch(), 'truncated.mig');
     fs.writeFileSync(truncated, fs.readFileSync(fx.file).subarray(0, 200_000));
     const r2 = runCli(['convert', truncated, out, '--force']);
     expect(r2.status).toBe(1);
     expect(r2.stderr.trim().split('\n')).toHaveLength(1);
     expect(r2.stderr).not.toMatch(/\n\s+at /);
     expect(fs.readFileSync(out, 'utf8')).toBe('keep me');
-    expect(fs.readdirSync(dir).filter((n) => n.includes('mram-tmp'))).toEqual([]);
+    expect(fs.readdirSync(scratch()).filter((n) => n.includes('mram-tmp'))).toEqual([]);
 
     const r3 = runCli(['convert', fx.file, out, '--force']);
     expect(r3.status).toBe(0);

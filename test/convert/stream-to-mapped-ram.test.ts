@@ -1,25 +1,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { MigrationFile } from '../../src/reader/migration-file.js';
 import type { MappedRamBlock } from '../../src/reader/ram-block.js';
 import { getFixture } from '../support/fixtures.js';
 import { writeGuestRam } from '../support/guest-ram.js';
 import { describeQemu, loadGuest, makeTempDir, saveGuest, startGuest, startRunningGuest } from '../support/qemu.js';
-import { buildCli, CLI, firstDifferentPage, runCli, waitForFile } from './support.js';
+import { convertSuite, CLI, firstDifferentPage, runCli, waitForFile } from './support.js';
 
 const MEM = 32;
-let dir = '';
-beforeAll(() => {
-  buildCli();
-  dir = makeTempDir('mram-convert-');
-});
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const scratch = convertSuite();
 
 describeQemu('mram convert: plain stream → mapped-ram', () => {
   it('QEMU loads the converted file with mapped-ram on; RAM identical; block offsets equal to QEMU\'s own mapped-ram file', async () => {
     const fx = await getFixture('stream-32m');
-    const out = path.join(dir, 'from-stream.mram');
+    const out = path.join(scratch(), 'from-stream.mram');
     const r = runCli(['convert', fx.file, out]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -42,7 +37,7 @@ describeQemu('mram convert: plain stream → mapped-ram', () => {
 
   it('turns pages QEMU sent with zero-page-detection=none into holes', async () => {
     const fx = await getFixture('stream-zpd-none-32m');
-    const out = path.join(dir, 'zpd-none.mram');
+    const out = path.join(scratch(), 'zpd-none.mram');
     expect(runCli(['convert', fx.file, out]).status).toBe(0);
     const f = await MigrationFile.open(out);
     try {
@@ -59,7 +54,7 @@ describeQemu('mram convert: plain stream → mapped-ram', () => {
   it('converts a stream piped live from migrate "exec:mram convert - OUT"', async () => {
     const ramPath = path.join(makeTempDir('mram-pipe-', true), 'ram');
     writeGuestRam(ramPath, MEM, 7);
-    const out = path.join(dir, 'piped.mram');
+    const out = path.join(scratch(), 'piped.mram');
     const g = await startGuest({ memMiB: MEM, ramPath });
     let source: Buffer;
     try {
@@ -75,7 +70,7 @@ describeQemu('mram convert: plain stream → mapped-ram', () => {
   });
 
   it('keeps the last copy of pages re-sent while the guest runs (live save through a pipe)', async () => {
-    const out = path.join(dir, 'live.mram');
+    const out = path.join(scratch(), 'live.mram');
     const g = await startRunningGuest({ memMiB: MEM });
     let source: Buffer;
     let syncs = 0;

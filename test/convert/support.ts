@@ -2,7 +2,9 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { REPO_ROOT } from '../support/fixtures.js';
+import { makeTempDir } from '../support/qemu.js';
 
 export const CLI = path.join(REPO_ROOT, 'bin/mram.js');
 
@@ -50,4 +52,15 @@ function distIsFresh(): boolean {
       return Math.max(m, e.isDirectory() ? newest(p) : fs.statSync(p).mtimeMs);
     }, 0);
   return newest(path.join(REPO_ROOT, 'src')) < built;
+}
+
+/** Builds the CLI once for the suite and gives it a scratch directory, removed afterwards. */
+export function convertSuite(): () => string {
+  let dir = '';
+  beforeAll(() => {
+    buildCli();
+    dir = makeTempDir('mram-convert-');
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return () => dir;
 }
