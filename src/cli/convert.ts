@@ -1,6 +1,7 @@
 // `mram convert`: plain stream ⇄ mapped-ram, and mapped-ram re-layout; `-` for stdin/stdout.
 import { parseArgs } from 'node:util';
 import { FormatError, UsageError } from '../format/errors.js';
+import { escapeControl } from '../format/escape.js';
 import { convertMigration, type MigrationFormat } from '../convert/convert.js';
 import type { Progress } from '../convert/progress.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
@@ -54,7 +55,7 @@ export const convert: Command = async (args: string[], io: CliIO): Promise<numbe
       offset,
       directIo: directIo as DirectIoMode,
       force: values.force,
-      onWarning: (m) => io.stderr.write(`mram convert: warning: ${m}\n`),
+      onWarning: (m) => io.stderr.write(`mram convert: warning: ${escapeControl(m)}\n`),
       onProgress: showProgress ? (p) => io.stderr.write(`\r${progressLine(p, Date.now() - started)}\x1b[K`) : undefined,
     });
     if (showProgress) io.stderr.write(`\r${result.from} → ${result.to}: ${mib(result.bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s${result.direct ? ' (O_DIRECT)' : ''}\x1b[K\n`);
