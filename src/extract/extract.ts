@@ -5,7 +5,7 @@ import { UsageError } from '../format/errors.js';
 import type { Arena } from '../kernel/index.js';
 import type { MigrationFile } from '../reader/migration-file.js';
 import { MappedRamBlock, type RamBlock } from '../reader/ram-block.js';
-import { readBlockPages, readMappedPages, withReaderArena, type PageChunk, type PageReaderOptions } from '../verify/page-reader.js';
+import { readBlockPages, readMappedPages, withReaderArena, type PageChunk, type PageReaderOptions } from '../reader/page-reader.js';
 import { blockPath } from './names.js';
 
 export interface ExtractOptions extends PageReaderOptions {

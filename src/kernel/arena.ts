@@ -1,5 +1,10 @@
 import { createMemory, instantiateKernel, MAX_WASM_PAGES, WASM_PAGE, type Kernel, type WasmMemory } from './wasm.js';
 
+/** Bytes of a mapped-ram bitmap for `pages` pages: whole 64-bit words (QEMU's unsigned longs). */
+export function bitmapBytes(pages: number): number {
+  return Math.ceil(pages / 64) * 8;
+}
+
 /** O_DIRECT needs buffer addresses aligned to the logical block size; 4096 covers every common device. */
 export const REGION_ALIGN = 4096;
 
@@ -114,7 +119,7 @@ export class Arena {
   scan(target: ArenaRegion | Uint8Array, pageSize = 4096, bitmapOut?: Uint8Array, firstBit = 0): ScanResult {
     const { ptr, len } = this.locate(target, pageSize);
     const pages = len / pageSize;
-    const bitmap = bitmapOut ?? new Uint8Array(Math.ceil(pages / 64) * 8);
+    const bitmap = bitmapOut ?? new Uint8Array(bitmapBytes(pages));
     if (!Number.isInteger(firstBit) || firstBit < 0 || firstBit + pages > bitmap.length * 8) {
       throw new RangeError(`bitmap of ${bitmap.length} bytes cannot hold bits [${firstBit}, ${firstBit + pages})`);
     }

@@ -1,4 +1,6 @@
-import { Arena, checkPageSize, type ScanResult } from './arena.js';
+import { Arena, bitmapBytes, checkPageSize, type ScanResult } from './arena.js';
+
+export { bitmapBytes };
 
 /** A run of consecutive pages: first page index and page count. */
 export interface PageRun {
@@ -17,10 +19,6 @@ export function sharedArena(): Arena {
   return defaultArena;
 }
 
-/** Bytes of a mapped-ram bitmap for `pages` pages: whole 64-bit words. */
-export function bitmapBytes(pages: number): number {
-  return Math.ceil(pages / 64) * 8;
-}
 
 /**
  * Build the mapped-ram bitmap of `data` (length a multiple of pageSize). Views into an arena's

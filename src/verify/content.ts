@@ -6,7 +6,7 @@ import type { Arena } from '../kernel/index.js';
 import type { RamBlock } from '../reader/ram-block.js';
 import type { Findings } from './findings.js';
 import type { MappedBlock } from './layout.js';
-import { readBlockPages, readMappedPages, type PageChunk, type PageReaderOptions } from './page-reader.js';
+import { readBlockPages, readMappedPages, type PageChunk, type PageReaderOptions } from '../reader/page-reader.js';
 
 export interface ContentOptions extends PageReaderOptions {
   /** Compute a SHA-256 of each block's guest-visible content. */

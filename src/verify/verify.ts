@@ -7,7 +7,7 @@ import type { RamBlock } from '../reader/ram-block.js';
 import { checkContent, type ContentOptions } from './content.js';
 import { Findings, type Finding } from './findings.js';
 import { checkLayout } from './layout.js';
-import { withReaderArena } from './page-reader.js';
+import { withReaderArena } from '../reader/page-reader.js';
 import { walkStream } from './walk.js';
 
 export interface VerifyOptions {

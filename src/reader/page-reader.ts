@@ -2,7 +2,7 @@
 // Mapped-ram page areas are read sequentially with O_DIRECT, several reads in flight.
 import { constants as fsc, promises as fsp } from 'node:fs';
 import { Arena, type ArenaRegion } from '../kernel/index.js';
-import type { RamBlock } from '../reader/ram-block.js';
+import type { RamBlock } from './ram-block.js';
 
 /** Geometry of a mapped-ram block: where its pages are and which ones its bitmap claims. */
 export interface MappedPages {
