@@ -16,7 +16,8 @@ OUT may be - (stdout) for --to stream. The output is written under a temporary n
 beside OUT and renamed when complete.
 
   --to FORMAT       mapped-ram or stream; default: the other format of IN (stdin: mapped-ram)
-  --offset N        mapped-ram output: the QEMU stream starts at byte N (file:OUT,offset=N)
+  --offset N        mapped-ram output: the QEMU stream starts at byte N (file:OUT,offset=N);
+                    with --force, an existing OUT keeps its first N bytes, as with QEMU
   --direct-io MODE  page writes with O_DIRECT: auto (fall back with a warning), on, off
   --force           overwrite OUT if it exists
 `;

@@ -76,7 +76,7 @@ export class FileSink extends ByteSink {
     let done = 0;
     while (done < bytes.length) {
       const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, this.position + done).catch((e) => {
-        throw writeFailure(e, this.out.tempPath);
+        throw writeFailure(e, this.out.target);
       });
       done += bytesWritten;
     }
@@ -86,7 +86,10 @@ export class FileSink extends ByteSink {
   override async finish(): Promise<void> {
     try {
       await this.flush();
-      await this.handle.datasync();
+      // Some filesystems (NFS, thin provisioning) report ENOSPC only here.
+      await this.handle.datasync().catch((e) => {
+        throw writeFailure(e, this.out.target);
+      });
       await this.handle.close();
       await this.out.commit();
     } catch (e) {

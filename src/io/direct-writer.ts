@@ -5,11 +5,30 @@ import { UsageError } from '../format/errors.js';
 
 export type DirectIoMode = 'auto' | 'on' | 'off';
 
+// Temporary files written in place of a target (writer/output-file.ts registers them): messages
+// name the target the user asked for, and a main stream that starts at an offset keeps the
+// target's bytes before it, as QEMU's file:PATH,offset=N does.
+const temporaries = new Map<string, string>();
+
+/** Records that `temp` is being written to become `target` (until `forgetTemporary`). */
+export function registerTemporary(temp: string, target: string): void {
+  temporaries.set(temp, target);
+}
+
+export function forgetTemporary(temp: string): void {
+  temporaries.delete(temp);
+}
+
+/** The name to show for a file being written: its target when it is a registered temporary file. */
+export function shownPath(path: string): string {
+  return temporaries.get(path) ?? path;
+}
+
 /** Names the file in an errno failure (ENOSPC, EIO...), keeping the code for callers that test it. */
 export function writeFailure(e: unknown, path: string): unknown {
   const err = e as NodeJS.ErrnoException;
   if (!err || typeof err.code !== 'string' || err.message.startsWith('writing ')) return e;
-  return Object.assign(new Error(`writing ${path}: ${err.message}`), { code: err.code });
+  return Object.assign(new Error(`writing ${shownPath(path)}: ${err.message}`), { code: err.code });
 }
 
 /** Page-area descriptor: O_DIRECT when the filesystem allows it, else (auto/off) buffered. */
@@ -33,8 +52,8 @@ export class PageAreaFile {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'EINVAL' && code !== 'EOPNOTSUPP') throw e;
-      if (mode === 'on') throw new UsageError(`--direct-io on: the filesystem of ${path} refuses O_DIRECT (${code} on open)`);
-      warn(`the filesystem refuses O_DIRECT (${code} on open); writing pages through the page cache`);
+      if (mode === 'on') throw new UsageError(`--direct-io on: the filesystem of ${shownPath(path)} refuses O_DIRECT (${code} on open)`);
+      warn(`the filesystem of ${shownPath(path)} refuses O_DIRECT (${code} on open); writing pages through the page cache (buffered)`);
       return new PageAreaFile(await fsp.open(path, fsc.O_WRONLY), path, false, mode, warn);
     }
   }
@@ -62,8 +81,8 @@ export class PageAreaFile {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (!this.directNow || code !== 'EINVAL') throw e;
-      if (this.mode === 'on') throw new UsageError(`--direct-io on: the filesystem of ${this.path} refuses O_DIRECT writes (EINVAL)`);
-      this.warn('the filesystem refuses O_DIRECT writes (EINVAL); writing pages through the page cache');
+      if (this.mode === 'on') throw new UsageError(`--direct-io on: the filesystem of ${shownPath(this.path)} refuses O_DIRECT writes (EINVAL)`);
+      this.warn(`the filesystem of ${shownPath(this.path)} refuses O_DIRECT writes (EINVAL); writing pages through the page cache (buffered)`);
       await this.handle.close();
       this.handle = await fsp.open(this.path, fsc.O_WRONLY);
       this.directNow = false;
@@ -78,7 +97,7 @@ export class PageAreaFile {
         // EINVAL is the O_DIRECT probe's business; everything else is final.
         throw (e as NodeJS.ErrnoException).code === 'EINVAL' ? e : writeFailure(e, this.path);
       });
-      if (bytesWritten === 0) throw Object.assign(new Error(`writing ${this.path}: short write at offset ${position + done}`), { code: 'EIO' });
+      if (bytesWritten === 0) throw Object.assign(new Error(`writing ${shownPath(this.path)}: short write at offset ${position + done}`), { code: 'EIO' });
       done += bytesWritten;
     }
     this.bytesWritten += data.length;
@@ -96,6 +115,38 @@ export class PageAreaFile {
 }
 
 const MAIN_BUFFER = 1 << 20;
+const PREFIX_CHUNK = 1 << 20;
+
+/** Copies `source`'s bytes [0, end) (fewer if it is shorter; all-zero chunks stay holes) into `dest`. */
+async function copyPrefix(source: string, dest: fsp.FileHandle, end: number, destPath: string): Promise<void> {
+  // O_NONBLOCK: a FIFO under the target's name must not hang us (only regular files are copied).
+  const src = await fsp.open(source, fsc.O_RDONLY | fsc.O_NONBLOCK).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return null;
+    throw e;
+  });
+  if (!src) return;
+  try {
+    if (!(await src.stat()).isFile()) return;
+    const buf = Buffer.alloc(Math.min(end, PREFIX_CHUNK));
+    const zero = Buffer.alloc(buf.length);
+    for (let at = 0; at < end; ) {
+      const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, end - at), at);
+      if (bytesRead === 0) break;
+      const chunk = buf.subarray(0, bytesRead);
+      if (!chunk.equals(zero.subarray(0, bytesRead))) {
+        for (let done = 0; done < bytesRead; ) {
+          const { bytesWritten } = await dest.write(chunk, done, bytesRead - done, at + done).catch((e) => {
+            throw writeFailure(e, destPath);
+          });
+          done += bytesWritten;
+        }
+      }
+      at += bytesRead;
+    }
+  } finally {
+    await src.close();
+  }
+}
 
 /** Buffered sequential writer for the main stream, with seeks (to jump over page areas) and positioned writes. */
 export class MainStreamFile {
@@ -112,8 +163,22 @@ export class MainStreamFile {
     this.bufAt = position;
   }
 
+  /**
+   * Opens an existing file; the stream starts at `position`. When `path` is the temporary file of
+   * a target that exists (replaced with --force), the target's bytes [0, position) are copied
+   * first: QEMU's file:PATH,offset=N keeps them too (it opens without O_TRUNC and ftruncates
+   * to N), so a header a tool wrote there (libvirt's) survives.
+   */
   static async open(path: string, position: number): Promise<MainStreamFile> {
-    return new MainStreamFile(await fsp.open(path, fsc.O_WRONLY), path, position);
+    const handle = await fsp.open(path, fsc.O_WRONLY);
+    try {
+      const target = temporaries.get(path);
+      if (position > 0 && target !== undefined) await copyPrefix(target, handle, position, path);
+    } catch (e) {
+      await handle.close().catch(() => undefined);
+      throw e;
+    }
+    return new MainStreamFile(handle, path, position);
   }
 
   /** Absolute offset of the next byte `write` appends. */

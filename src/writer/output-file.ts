@@ -3,6 +3,7 @@
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../format/errors.js';
+import { forgetTemporary, registerTemporary } from '../io/direct-writer.js';
 
 /** `.NAME.mram-tmp-PID` in the target's directory (same filesystem, so rename is atomic). */
 export function tempPathFor(target: string): string {
@@ -30,6 +31,7 @@ export class OutputFile {
       return fsp.open(tmp, 'wx', 0o600);
     });
     await h.close();
+    registerTemporary(tmp, target);
     return new OutputFile(target, tmp, force);
   }
 
@@ -38,6 +40,7 @@ export class OutputFile {
     if (!this.force && fs.existsSync(this.target)) throw new UsageError(`${this.target} appeared while converting (use --force to overwrite it)`);
     await fsp.rename(this.tempPath, this.target);
     this.done = true;
+    forgetTemporary(this.tempPath);
     const dir = await fsp.open(path.dirname(this.target), 'r').catch(() => null);
     if (dir) {
       await dir.sync().catch(() => undefined);
@@ -49,5 +52,6 @@ export class OutputFile {
   async discard(): Promise<void> {
     if (!this.done) await fsp.rm(this.tempPath, { force: true });
     this.done = true;
+    forgetTemporary(this.tempPath);
   }
 }
