@@ -74,6 +74,12 @@ export interface ReadRecordsOptions {
    */
   onPage?: (block: RamBlockEntry, pageIndex: number, data: Uint8Array | null) => void | Promise<void>;
   /**
+   * Bulk fast path, tried before `onPage`: offered the buffered bytes that start with CONTINUE page
+   * records of `block`, it consumes whole records it can take (same checks as below) and returns
+   * their byte count; 0 hands the next record to the per-record path.
+   */
+  onPageRecords?: (block: RamBlockEntry, buffered: Uint8Array) => number;
+  /**
    * Decides whether the blocks carry mapped-ram headers, called once at the first block entry with
    * the offset right after it and what the configuration says (default: as configured).
    */
@@ -234,6 +240,13 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
     const mask = pageSize - 1;
     for (;;) {
       if (c.buffered < 9) return;
+      if (opts.onPageRecords) {
+        const used = opts.onPageRecords(block, c.peek(c.buffered));
+        if (used > 0) {
+          c.bytes(used);
+          continue;
+        }
+      }
       const head = c.peek(9);
       const hi = be32(head, 0);
       const lo = be32(head, 4);

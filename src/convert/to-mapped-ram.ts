@@ -13,7 +13,9 @@ import { MappedRamBlock } from '../reader/ram-block.js';
 import { rewriteVmdescConfiguration, withCapability } from '../writer/configuration.js';
 import type { RamBlockSpec } from '../writer/layout.js';
 import { MappedRamWriter, type WriteSummary } from '../writer/mapped-ram-writer.js';
-import type { StagerOptions } from '../writer/page-stager.js';
+import { PageStager, type StagerOptions } from '../writer/page-stager.js';
+import { Arena } from '../kernel/arena.js';
+import { PREFETCH_BUFFER } from '../io/prefetch-cursor.js';
 import { throttle, type ProgressListener } from './progress.js';
 
 export interface ToMappedRamOptions {
@@ -28,19 +30,26 @@ export interface ToMappedRamOptions {
 
 /** Bytes read per chunk when copying a mapped-ram page area (a multiple of any page size). */
 const COPY_CHUNK = 8 << 20;
+/** The converter's input buffer, in the arena. */
+const INPUT_BUFFER = PREFETCH_BUFFER;
 
 /**
  * Reads a plain QEMU stream (file cursor or pipe) and writes a mapped-ram file at `outPath`.
  * Pages re-sent by live iterations overwrite their slot; a later ZERO record clears the bit.
  */
 export async function streamToMappedRam(input: Cursor, outPath: string, opts: ToMappedRamOptions & { inputSize?: number } = {}): Promise<WriteSummary> {
+  // One wasm memory holds the input buffer and the page extents: page records are copied from
+  // where the read put them to their slot by the kernel, scanned on the way (no JS per page).
+  const arena = new Arena({ bytes: PageStager.arenaBytes(opts.stager) + INPUT_BUFFER });
+  await input.useBuffer(arena.alloc(INPUT_BUFFER).view);
   const sink: { writer: MappedRamWriter | null } = { writer: null };
   const onPage = (block: RamBlockEntry, page: number, data: Uint8Array | null) => {
     const w = sink.writer!;
     return data ? w.writePage(block.idstr, page, data) : w.zeroPage(block.idstr, page);
   };
-  const records = readRecords(input, { pageData: true, deviceData: true, inputSize: opts.inputSize, onPage });
-  return translate(records, outPath, opts, () => input.offset, opts.inputSize ?? null, null, sink);
+  const onPageRecords = (block: RamBlockEntry, buffered: Uint8Array) => sink.writer?.stageRecords(block.idstr, buffered) ?? 0;
+  const records = readRecords(input, { pageData: true, deviceData: true, inputSize: opts.inputSize, onPage, onPageRecords });
+  return translate(records, outPath, { ...opts, stager: { ...opts.stager, arena } }, () => input.offset, opts.inputSize ?? null, null, sink);
 }
 
 /** Re-lays out a mapped-ram file: new offset, libvirt header dropped, zero pages rescanned, stale data dropped. */

@@ -9,7 +9,7 @@ export const MAX_BUFFERED_RECORD = 64 << 20;
 const READ_AHEAD = 64 << 10;
 
 export abstract class Cursor {
-  protected buf = new Uint8Array(READ_AHEAD);
+  protected buf: Uint8Array = new Uint8Array(READ_AHEAD);
   protected start = 0; // index of the next unread byte in buf
   protected end = 0; // index after the last valid byte in buf
   protected bufOffset = 0; // absolute offset of buf[0]
@@ -96,6 +96,20 @@ export abstract class Cursor {
     const n = await this.readU8(`${what} length`);
     await this.need(n, what);
     return this.string(n);
+  }
+
+  /**
+   * Buffers input in `view` from now on (e.g. wasm memory, so a kernel can consume it in place);
+   * unread bytes move over. A record larger than `view` later moves the cursor to a heap buffer.
+   */
+  async useBuffer(view: Uint8Array): Promise<void> {
+    const unread = this.end - this.start;
+    if (unread > view.length) throw new RangeError(`buffer of ${view.length} bytes cannot hold the ${unread} unread bytes`);
+    view.set(this.buf.subarray(this.start, this.end));
+    this.bufOffset += this.start;
+    this.buf = view;
+    this.start = 0;
+    this.end = unread;
   }
 
   /** Everything left of the input, buffered but not consumed; null when it exceeds `max` bytes. */

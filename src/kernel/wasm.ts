@@ -6,6 +6,7 @@ export interface Kernel {
   scanSimd(ptr: number, len: number, pageSize: number, bitmapPtr: number, firstBit: number): number;
   scanScalar(ptr: number, len: number, pageSize: number, bitmapPtr: number, firstBit: number): number;
   bitRuns(bitmapPtr: number, firstBit: number, nbits: number, value: number, outPtr: number): number;
+  stagePageRecords(src: number, srcLen: number, pageShift: number, extentAddr: number, limitPages: number, dst: number, staged: number, touched: number): number;
 }
 
 /** The part of WebAssembly.Memory we use (the repo's TS lib has no WebAssembly typings). */

@@ -177,11 +177,18 @@ export class MappedRamWriter {
     return this.stager.putPage(blockId, page, data);
   }
 
-  /** Marks a page as zero (bit cleared; a later writePages of it sets it again). */
+  /** Marks a page as zero (bit cleared; a later writePages of it sets it again); await a returned promise. */
   zeroPage(blockId: string, page: number): Promise<void> | undefined {
     if (!this.stager) return this.ready.then(() => this.stager.zero(blockId, page));
-    this.stager.zero(blockId, page);
-    return undefined;
+    return this.stager.zero(blockId, page);
+  }
+
+  /**
+   * Fast path for converters: stages the plain-stream CONTINUE page records at the front of
+   * `records` (a view into the stager's arena) in place; returns the bytes consumed (0: none).
+   */
+  stageRecords(blockId: string, records: Uint8Array): number {
+    return this.stager ? this.stager.stageRecords(blockId, records) : 0;
   }
 
   /** A RAM PART or END section: only EOS, since the pages live in the page areas. */

@@ -17,6 +17,11 @@ export interface StagerOptions {
    * for the input's reads (a read queued behind dozens of writes stalls the whole pipeline).
    */
   maxWrites?: number;
+  /**
+   * Arena to stage in, shared with the caller (e.g. the converter's input buffer, so page records
+   * are staged in place); it must have `PageStager.arenaBytes(opts)` free. Default: an own arena.
+   */
+  arena?: Arena;
 }
 
 interface BlockState {
@@ -24,14 +29,24 @@ interface BlockState {
   bitmap: Uint8Array;
 }
 
-interface Extent {
+/** An extent's page buffer and its two bit-per-page maps, all in arena memory (the kernel writes them). */
+interface ExtentBuffer {
+  region: ArenaRegion;
+  /** Set: the slot holds the page's latest, non-zero bytes. */
+  staged: Uint8Array;
+  /** Set: the page was sent while the extent was open (its block bit becomes `staged`'s at flush). */
+  touched: Uint8Array;
+}
+
+interface Extent extends ExtentBuffer {
   block: BlockState;
   /** Extent number within the block: pages [index*extentPages, +extentPages). */
   index: number;
-  region: ArenaRegion;
-  /** Bit per page of the extent: staged and non-zero. */
-  staged: Uint8Array;
 }
+
+const DEFAULT_EXTENT = 8 << 20;
+const DEFAULT_IN_FLIGHT = 4;
+const POPCOUNT8 = Uint8Array.from({ length: 256 }, (_, i) => (i.toString(2).match(/1/g) ?? []).length);
 
 const getBit = (b: Uint8Array, i: number) => (b[i >>> 3]! >>> (i & 7)) & 1;
 const setBit = (b: Uint8Array, i: number, v: number) => {
@@ -44,14 +59,14 @@ export class PageStager {
   private readonly blocks = new Map<string, BlockState>();
   private readonly extentBytes: number;
   private readonly maxZeroGap: number;
-  private readonly pool: ArenaRegion[] = [];
+  private readonly pool: ExtentBuffer[] = [];
   private readonly poolWaiters: Array<() => void> = [];
   /** Writes in flight, keyed by block + extent index, so a later extent never overtakes an earlier one. */
   private readonly inflight = new Map<string, Promise<void>>();
   private current: Extent | null = null;
   private readonly maxWrites: number;
   private writing = 0;
-  private readonly writeWaiters: Array<() => void> = [];
+  private readonly writeQueue: Array<{ data: Uint8Array; position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
   private failure: unknown = null;
   /** Page bytes handed to the page-area file, zero gaps included. */
   bytesWritten = 0;
@@ -62,13 +77,24 @@ export class PageStager {
     readonly pageSize: number,
     opts: StagerOptions = {},
   ) {
-    this.extentBytes = opts.extentBytes ?? 8 << 20;
+    this.extentBytes = opts.extentBytes ?? DEFAULT_EXTENT;
     if (this.extentBytes % pageSize !== 0 || this.extentBytes % 4096 !== 0) throw new RangeError('extent size must be a multiple of the page size and of 4096');
     this.maxZeroGap = opts.maxZeroGap ?? 8;
     this.maxWrites = opts.maxWrites ?? 3;
-    const buffers = (opts.inFlight ?? 4) + 1;
-    this.arena = new Arena({ bytes: buffers * this.extentBytes });
-    for (let i = 0; i < buffers; i++) this.pool.push(this.arena.alloc(this.extentBytes));
+    this.arena = opts.arena ?? new Arena({ bytes: PageStager.arenaBytes(opts) });
+    const mapBytes = Math.ceil(this.extentPages / 8);
+    for (let i = 0; i < (opts.inFlight ?? DEFAULT_IN_FLIGHT) + 1; i++) {
+      const maps = this.arena.alloc(2 * mapBytes).view;
+      this.pool.push({ region: this.arena.alloc(this.extentBytes), staged: maps.subarray(0, mapBytes), touched: maps.subarray(mapBytes) });
+    }
+  }
+
+  /** Arena bytes a stager with these options takes (extent buffers and their bit maps). */
+  static arenaBytes(opts: StagerOptions = {}): number {
+    const extent = opts.extentBytes ?? DEFAULT_EXTENT;
+    // Bit maps: 2 bits per page of at least 64 bytes, in 4096-byte regions.
+    const maps = Math.ceil((2 * extent) / 64 / 8 / 4096) * 4096;
+    return ((opts.inFlight ?? DEFAULT_IN_FLIGHT) + 1) * (extent + maps);
   }
 
   private get extentPages(): number {
@@ -106,13 +132,9 @@ export class PageStager {
       const index = Math.floor(page / this.extentPages);
       const slot = page - index * this.extentPages;
       const n = Math.min(count - done, this.extentPages - slot);
-      const cur = this.current;
-      // Sequential pages land in the open extent: no await on the hot path.
-      const ext = cur && cur.block === b && cur.index === index ? cur : await this.extentFor(b, index);
-      const view = ext.region.view.subarray(slot * ps, (slot + n) * ps);
-      view.set(data.subarray(done * ps, (done + n) * ps));
-      this.arena.scan(view, ps, ext.staged, slot);
-      for (let i = 0; i < n; i++) this.setPresent(b, page + i, getBit(ext.staged, slot + i));
+      const ext = await this.extentFor(b, index);
+      ext.region.view.set(data.subarray(done * ps, (done + n) * ps), slot * ps);
+      this.stageSlots(ext, slot, n);
       done += n;
     }
   }
@@ -123,24 +145,46 @@ export class PageStager {
    */
   putPage(id: string, page: number, data: Uint8Array): Promise<void> | undefined {
     const cur = this.current;
-    const index = Math.floor(page / this.extentPages);
-    if (this.failure || !cur || cur.block.layout.id !== id || cur.index !== index || data.length !== this.pageSize) return this.put(id, page, data);
-    const slot = page - index * this.extentPages;
-    const view = cur.region.view.subarray(slot * this.pageSize, (slot + 1) * this.pageSize);
-    view.set(data);
-    const nonZero = this.arena.scan(view, this.pageSize, cur.staged, slot).nonZeroPages;
-    this.setPresent(cur.block, page, nonZero);
+    if (this.failure || !cur || cur.block.layout.id !== id || cur.index !== Math.floor(page / this.extentPages) || data.length !== this.pageSize) return this.put(id, page, data);
+    const slot = page - cur.index * this.extentPages;
+    cur.region.view.set(data, slot * this.pageSize);
+    this.stageSlots(cur, slot, 1);
     return undefined;
   }
 
+  /**
+   * Stages the page records at the front of `records` (a plain stream's CONTINUE PAGE/ZERO
+   * records of block `id`, in this arena's memory) that fall in the open extent, in place.
+   * Returns the bytes consumed; 0 means the next record needs the per-record path.
+   */
+  stageRecords(id: string, records: Uint8Array): number {
+    const cur = this.current;
+    if (this.failure || !cur || cur.block.layout.id !== id || records.buffer !== this.arena.buffer) return 0;
+    const first = cur.index * this.extentPages;
+    const limit = Math.min(this.extentPages, cur.block.layout.pages - first);
+    return this.arena.kernel.stagePageRecords(
+      records.byteOffset,
+      records.length,
+      Math.log2(this.pageSize),
+      first * this.pageSize,
+      limit,
+      cur.region.ptr,
+      cur.staged.byteOffset,
+      cur.touched.byteOffset,
+    );
+  }
+
   /** A page that is zero now: its bit is cleared (old bytes in its slot become stale). */
-  zero(id: string, page: number): void {
+  zero(id: string, page: number): Promise<void> | undefined {
     this.check();
     const b = this.block(id);
     if (page < 0 || page >= b.layout.pages) throw new UsageError(`page ${page} outside block ${id}`);
-    const ext = this.current;
-    if (ext && ext.block === b && Math.floor(page / this.extentPages) === ext.index) setBit(ext.staged, page - ext.index * this.extentPages, 0);
-    this.setPresent(b, page, 0);
+    const cur = this.current;
+    const index = Math.floor(page / this.extentPages);
+    // Zero runs move the open extent along like data does, so the next records stay on the fast path.
+    if (cur && cur.block === b && cur.index === index) this.clearSlot(cur, page - index * this.extentPages);
+    else return this.extentFor(b, index).then((ext) => this.clearSlot(ext, page - index * this.extentPages));
+    return undefined;
   }
 
   /** Writes the staged extent and waits for every write. */
@@ -151,11 +195,41 @@ export class PageStager {
     this.check();
   }
 
-  private setPresent(b: BlockState, page: number, v: number): void {
-    const was = getBit(b.bitmap, page);
-    if (was !== v) {
-      setBit(b.bitmap, page, v);
-      this.presentPages += v ? 1 : -1;
+  /** Scans slots [slot, slot+n) of the open extent in place and marks them sent. */
+  private stageSlots(ext: Extent, slot: number, n: number): void {
+    this.arena.scan(ext.region.view.subarray(slot * this.pageSize, (slot + n) * this.pageSize), this.pageSize, ext.staged, slot);
+    for (let i = slot; i < slot + n; i++) setBit(ext.touched, i, 1);
+  }
+
+  private clearSlot(ext: Extent, slot: number): void {
+    setBit(ext.staged, slot, 0);
+    setBit(ext.touched, slot, 1);
+  }
+
+  /** Folds an extent's sent pages into its block's bitmap: bit = staged where touched. */
+  private merge(ext: Extent): void {
+    const { bitmap } = ext.block;
+    const first = ext.index * this.extentPages;
+    const { staged, touched } = ext;
+    if (first % 8 !== 0) {
+      // Extents of fewer than 8 pages: bit by bit.
+      for (let i = 0; i < this.extentPages; i++) {
+        if (!getBit(touched, i)) continue;
+        const was = getBit(bitmap, first + i);
+        const now = getBit(staged, i);
+        setBit(bitmap, first + i, now);
+        this.presentPages += now - was;
+      }
+      return;
+    }
+    const base = first / 8;
+    for (let j = 0; j < touched.length; j++) {
+      const t = touched[j]!;
+      if (t === 0) continue;
+      const was = bitmap[base + j]!;
+      const now = (was & ~t) | (staged[j]! & t);
+      bitmap[base + j] = now;
+      this.presentPages += POPCOUNT8[now]! - POPCOUNT8[was]!;
     }
   }
 
@@ -168,15 +242,17 @@ export class PageStager {
     if (cur && cur.block === b && cur.index === index) return cur;
     if (cur) this.flush(cur);
     this.current = null;
-    const region = await this.takeBuffer();
+    const buffer = await this.takeBuffer();
     // A re-sent page must not race an older write of the same slots.
     await this.inflight.get(`${b.layout.id}\0${index}`);
     this.check();
-    this.current = { block: b, index, region, staged: new Uint8Array(Math.ceil(this.extentPages / 8)) };
+    buffer.staged.fill(0);
+    buffer.touched.fill(0);
+    this.current = { ...buffer, block: b, index };
     return this.current;
   }
 
-  private async takeBuffer(): Promise<ArenaRegion> {
+  private async takeBuffer(): Promise<ExtentBuffer> {
     while (this.pool.length === 0) {
       await new Promise<void>((r) => this.poolWaiters.push(r));
       this.check();
@@ -185,6 +261,8 @@ export class PageStager {
   }
 
   private flush(ext: Extent): void {
+    // The block bitmap must hold this extent's pages before any later extent or zero() changes it.
+    this.merge(ext);
     const key = `${ext.block.layout.id}\0${ext.index}`;
     const prev = this.inflight.get(key) ?? Promise.resolve();
     const p = prev
@@ -194,7 +272,7 @@ export class PageStager {
       })
       .finally(() => {
         if (this.inflight.get(key) === p) this.inflight.delete(key);
-        this.pool.push(ext.region);
+        this.pool.push({ region: ext.region, staged: ext.staged, touched: ext.touched });
         this.poolWaiters.shift()?.();
       });
     this.inflight.set(key, p);
@@ -226,20 +304,32 @@ export class PageStager {
       runs.push([start, end]);
       i = end;
     }
-    // The runs of one extent are disjoint: all of them go to the threadpool at once.
-    await Promise.all(
-      runs.map(async ([start, end]) => {
-        const view = ext.region.view.subarray(start * ps, end * ps);
-        while (this.writing >= this.maxWrites) await new Promise<void>((r) => this.writeWaiters.push(r));
-        this.writing++;
-        try {
-          await this.file.write(view, layout.pagesOffset + (base + start) * ps);
-        } finally {
-          this.writing--;
-          this.writeWaiters.shift()?.();
-        }
-        this.bytesWritten += view.length;
-      }),
-    );
+    // The runs of one extent are disjoint: all of them join the write queue at once.
+    await Promise.all(runs.map(([start, end]) => this.queueWrite(ext.region.view.subarray(start * ps, end * ps), layout.pagesOffset + (base + start) * ps)));
+  }
+
+  /** Writes in the order they were queued, `maxWrites` at a time. */
+  private queueWrite(data: Uint8Array, position: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.writeQueue.push({ data, position, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.writing < this.maxWrites && this.writeQueue.length > 0) {
+      const w = this.writeQueue.shift()!;
+      this.writing++;
+      this.file.write(w.data, w.position).then(
+        () => {
+          this.bytesWritten += w.data.length;
+          w.resolve();
+        },
+        w.reject,
+      ).finally(() => {
+        this.writing--;
+        this.pump();
+      });
+    }
   }
 }

@@ -1,0 +1,157 @@
+// The in-place record path (wasm kernel `stagePageRecords`) against a model of the stream's meaning:
+// last copy of a page wins, ZERO records and all-zero pages clear its bit, and every record the
+// kernel declines is taken by the per-record path, as `readRecords` does.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RamFlag } from '../../src/format/constants.js';
+import { PageAreaFile } from '../../src/io/direct-writer.js';
+import { Arena } from '../../src/kernel/arena.js';
+import { placeBlock } from '../../src/writer/layout.js';
+import { PageStager } from '../../src/writer/page-stager.js';
+import { makeTempDir } from '../support/qemu.js';
+
+const dir = makeTempDir('mram-stage-');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const PS = 4096;
+const PAGES = 40;
+const EXTENT = 16 * PS; // small extents: records cross extent boundaries often
+
+interface Rec {
+  page: number;
+  /** Page bytes, or a ZERO record's fill byte. */
+  data: Uint8Array | number;
+  cont: boolean;
+}
+
+function seeded(seed: number) {
+  return () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed >>> 8;
+  };
+}
+
+function makeRecords(rnd: () => number, n: number): Rec[] {
+  const recs: Rec[] = [];
+  let page = 0;
+  for (let i = 0; i < n; i++) {
+    // Mostly sequential, sometimes a jump (a re-sent page of a later iteration).
+    page = rnd() % 5 === 0 ? rnd() % PAGES : (page + 1) % PAGES;
+    const kind = rnd() % 10;
+    let data: Uint8Array | number;
+    if (kind < 2) data = 0;
+    else if (kind === 2) data = 1 + (rnd() % 255); // ZERO with a fill byte: data, per-record path
+    else {
+      const b = new Uint8Array(PS);
+      if (kind === 3) b[PS - 1] = 1 + (rnd() % 255);
+      else if (kind === 4) b[0] = 7;
+      else if (kind > 5) for (let k = 0; k < PS; k += 512) b[k + (rnd() % 512)] = rnd() & 0xff;
+      data = b; // kind 5: an all-zero PAGE record
+    }
+    recs.push({ page, data, cont: i > 0 && rnd() % 17 !== 0 });
+  }
+  return recs;
+}
+
+function encode(recs: Rec[], idstr: string): Uint8Array {
+  const parts: number[] = [];
+  for (const r of recs) {
+    const flags = (typeof r.data === 'number' ? RamFlag.ZERO : RamFlag.PAGE) | (r.cont ? RamFlag.CONTINUE : 0);
+    const word = BigInt(r.page * PS) | BigInt(flags);
+    for (let k = 7; k >= 0; k--) parts.push(Number((word >> BigInt(8 * k)) & 0xffn));
+    if (!r.cont) parts.push(idstr.length, ...Buffer.from(idstr));
+    if (typeof r.data === 'number') parts.push(r.data);
+    else parts.push(...r.data);
+  }
+  return Uint8Array.from(parts);
+}
+
+describe('in-place staging of page records', () => {
+  for (const seed of [1, 2, 3, 4]) {
+    it(`matches the model of the stream, seed ${seed}`, async () => {
+      const rnd = seeded(seed);
+      const recs = makeRecords(rnd, 300);
+      const out = path.join(dir, `stage-${seed}`);
+      fs.writeFileSync(out, '');
+      const file = await PageAreaFile.open(out, 'auto', () => undefined);
+      const layout = placeBlock({ id: 'pc.ram', usedLength: PAGES * PS }, 100);
+      const opts = { extentBytes: EXTENT, maxZeroGap: 2 };
+      // The input lives in the stager's arena, as the converter arranges it.
+      const stager = new PageStager(file, PS, { ...opts, arena: new Arena({ bytes: PageStager.arenaBytes(opts) + (2 << 20) }) });
+      stager.addBlock(layout);
+      const bytes = encode(recs, 'pc.ram');
+      const input = stager.arena.alloc(bytes.length);
+      input.view.set(bytes);
+
+      // The walker's loop: offer the buffered records to the kernel, else decode one in JS.
+      let at = 0;
+      let inPlace = 0;
+      let i = 0;
+      const offsets: number[] = [];
+      for (let o = 0, k = 0; k < recs.length; k++) {
+        offsets.push(o);
+        const r = recs[k]!;
+        o += 8 + (r.cont ? 0 : 1 + 6) + (typeof r.data === 'number' ? 1 : PS);
+      }
+      offsets.push(bytes.length);
+      while (i < recs.length) {
+        const used = recs[i]!.cont ? stager.stageRecords('pc.ram', input.view.subarray(at)) : 0;
+        if (used > 0) {
+          at += used;
+          inPlace += used;
+          while (offsets[i]! < at) i++;
+          expect(offsets[i]).toBe(at); // whole records only
+          continue;
+        }
+        const r = recs[i]!;
+        if (typeof r.data !== 'number') await stager.putPage('pc.ram', r.page, r.data);
+        else if (r.data === 0) await stager.zero('pc.ram', r.page);
+        else await stager.put('pc.ram', r.page, new Uint8Array(PS).fill(r.data));
+        at = offsets[++i]!;
+      }
+      await stager.drain();
+      await file.close();
+
+      // Model: the last record of each page decides.
+      const last = new Map<number, Uint8Array>();
+      for (const r of recs) last.set(r.page, typeof r.data === 'number' ? new Uint8Array(PS).fill(r.data) : r.data);
+      const written = fs.readFileSync(out);
+      const bitmap = stager.bitmap('pc.ram');
+      let present = 0;
+      for (let p = 0; p < PAGES; p++) {
+        const want = last.get(p);
+        const nonZero = !!want && want.some((b) => b !== 0);
+        expect((bitmap[p >> 3]! >> (p & 7)) & 1, `bit of page ${p}`).toBe(nonZero ? 1 : 0);
+        if (nonZero) {
+          present++;
+          const at = layout.pagesOffset + p * PS;
+          expect(Buffer.from(written.subarray(at, at + PS)).equals(Buffer.from(want!)), `page ${p}`).toBe(true);
+        }
+      }
+      expect(stager.presentPages).toBe(present);
+      // The kernel took the bulk of the records, not the fallback.
+      expect(inPlace).toBeGreaterThan(bytes.length / 3);
+    });
+  }
+
+  it('declines records outside the open extent, incomplete ones and views outside the arena', async () => {
+    const out = path.join(dir, 'decline');
+    fs.writeFileSync(out, '');
+    const file = await PageAreaFile.open(out, 'auto', () => undefined);
+    const stager = new PageStager(file, PS, { extentBytes: EXTENT, arena: new Arena({ bytes: PageStager.arenaBytes({ extentBytes: EXTENT }) + (1 << 20) }) });
+    stager.addBlock(placeBlock({ id: 'pc.ram', usedLength: PAGES * PS }, 100));
+    await stager.putPage('pc.ram', 0, new Uint8Array(PS).fill(1)); // opens extent 0 (pages 0-15)
+    const page = (p: number) => encode([{ page: p, data: new Uint8Array(PS).fill(2), cont: true }], 'pc.ram');
+    const region = stager.arena.alloc(2 * (8 + PS));
+    region.view.set(page(16));
+    expect(stager.stageRecords('pc.ram', region.view)).toBe(0); // next extent
+    region.view.set(page(15));
+    expect(stager.stageRecords('pc.ram', region.view.subarray(0, 8 + PS - 1))).toBe(0); // truncated
+    expect(stager.stageRecords('pc.ram', page(15))).toBe(0); // heap memory: no in-place path
+    expect(stager.stageRecords('other', region.view.subarray(0, 8 + PS))).toBe(0); // another block
+    expect(stager.stageRecords('pc.ram', region.view.subarray(0, 8 + PS))).toBe(8 + PS);
+    await stager.drain();
+    await file.close();
+  });
+});
