@@ -1,5 +1,6 @@
 // Native reference for bench/scan.bench.js: AVX2 zero-page scan into a mapped-ram bitmap,
-// same shape as the wasm kernel and QEMU's buffer_is_zero (sample, then OR-reduce 128 bytes per test).
+// same algorithm as the wasm kernel's scan() in assembly/index.ts (first word loaded two pages
+// ahead, sample after a non-zero page, then OR-reduce 128 bytes per test), with 256-bit vectors.
 // Driven over stdin so the bench can alternate native and wasm passes (robust to load drift):
 //   "fill <bytes> <every>"  allocate, zero, make every <every>-th page non-zero (0 = none), warm up
 //   "pass <n> 0"            time n full passes; each command answers one JSON line
@@ -19,8 +20,10 @@ static inline uint64_t ld64(const uint8_t *p) {
   return v;
 }
 
-static inline int page_is_zero(const uint8_t *p, size_t n, int sample) {
-  if (sample && (ld64(p) | ld64(p + n / 2) | ld64(p + n - 8))) return 0;
+static inline int page_is_zero(const uint8_t *p, size_t n, uint64_t first, int sample) {
+  uint64_t s = first;
+  if (sample) s |= ld64(p + n / 2) | ld64(p + n - 8);
+  if (s) return 0;
   for (const uint8_t *e = p + n; p < e; p += 128) {
     __m256i a = _mm256_or_si256(
         _mm256_or_si256(_mm256_load_si256((const __m256i *)p), _mm256_load_si256((const __m256i *)(p + 32))),
@@ -33,10 +36,19 @@ static inline int page_is_zero(const uint8_t *p, size_t n, int sample) {
 static __attribute__((noinline)) size_t scan(const uint8_t *buf, size_t len, uint8_t *bitmap) {
   size_t count = 0, pages = len / PAGE;
   memset(bitmap, 0, (pages + 63) / 64 * 8);
+  if (!pages) return 0;
   size_t nz = 1;
+  // Touch-ahead exactly like the wasm kernel: page i + 2's first word is loaded while page i is
+  // scanned (a plain load, as wasm has no prefetch) and is that page's first-word test later.
+  const uint8_t *last = buf + len - 8;
+  uint64_t f0 = ld64(buf), f1 = ld64(buf + PAGE < last ? buf + PAGE : last);
   for (size_t i = 0; i < pages; i++) {
+    uint64_t first = f0;
+    const uint8_t *ahead = buf + (i + 2) * PAGE;
+    f0 = f1;
+    f1 = ld64(ahead < last ? ahead : last);
     // Sample only right after a non-zero page, exactly like the wasm kernel's scan().
-    nz = !page_is_zero(buf + i * PAGE, PAGE, nz != 0);
+    nz = !page_is_zero(buf + i * PAGE, PAGE, first, nz != 0);
     bitmap[i >> 3] |= (uint8_t)(nz << (i & 7));
     count += nz;
   }

@@ -167,6 +167,36 @@ describe('chunked scanning at bit offsets', () => {
     });
   }
 
+  // scan() loads each page's first word two pages ahead and tests it when it gets there; these
+  // cases hit every slot of that pipeline (first pages, last pages, after zero and non-zero pages).
+  it('a page whose only non-zero byte is its first is found at every position (touch-ahead pipeline)', () => {
+    const bm = arena.alloc(4096);
+    for (const ps of [64, 4096]) {
+      const data = arena.alloc(8 * ps);
+      for (const pageCount of [1, 2, 3, 4, 8]) {
+        for (let mask = 0; mask < 1 << pageCount; mask += pageCount > 4 ? 37 : 1) {
+          data.view.fill(0);
+          for (let i = 0; i < pageCount; i++) if (mask & (1 << i)) data.view[i * ps] = 1;
+          const want = refBitmap(data.view.subarray(0, pageCount * ps), ps);
+          for (const fn of ['scanSimd', 'scanScalar'] as const) {
+            bm.view.fill(0);
+            const n = arena.kernel[fn](data.ptr, pageCount * ps, ps, bm.ptr, 0);
+            expect(n, `${fn} page ${ps} pages ${pageCount} mask ${mask}`).toBe(want.nonZeroPages);
+            expect(Array.from(bm.view.subarray(0, want.bitmap.length)), `${fn} ${ps} ${pageCount} ${mask}`).toEqual(Array.from(want.bitmap));
+          }
+        }
+      }
+      data.free();
+    }
+    // An empty range loads nothing (not even at the very end of the memory) and writes nothing.
+    const end = arena.memory.buffer.byteLength;
+    bm.view.fill(0xa5);
+    expect(arena.kernel.scanSimd(end, 0, 4096, bm.ptr, 3)).toBe(0);
+    expect(arena.kernel.scanScalar(end, 0, 4096, bm.ptr, 3)).toBe(0);
+    expect(bm.view[0]).toBe(0xa5);
+    bm.free();
+  });
+
   it('scalar and SIMD kernels agree', () => {
     const a = arena.alloc(bitmapBytes(pages));
     const b = arena.alloc(bitmapBytes(pages));
