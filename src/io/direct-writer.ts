@@ -202,6 +202,17 @@ export class MainStreamFile {
     this.bufAt = position;
   }
 
+  /**
+   * Grows the file to `size` bytes (never shrinks it). Page writes below the end of file do not
+   * extend it, which spares ext4 an i_size update per O_DIRECT write and shortens the final sync.
+   */
+  async reserve(size: number): Promise<void> {
+    if ((await this.handle.stat()).size >= size) return;
+    await this.handle.truncate(size).catch((e) => {
+      throw writeFailure(e, this.path);
+    });
+  }
+
   /** Writes at an absolute offset without moving the append position (bitmaps). */
   async pwrite(bytes: Uint8Array, position: number): Promise<void> {
     let done = 0;

@@ -159,6 +159,8 @@ export class MappedRamWriter {
       this.layout.push(l);
       this.stager.addBlock(l);
     }
+    // The page areas lie inside the file from the start (holes until written), as after QEMU's save.
+    await this.main.reserve(this.main.position);
     writeRamWord(this.w, 0, RamFlag.EOS);
     writeFooter(this.w, header.sectionId);
     await this.emit();
