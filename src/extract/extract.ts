@@ -1,11 +1,12 @@
 // Raw RAM images of RAM blocks: sparse files (only non-zero pages written) or a dense byte stream.
 import { constants as fsc, promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { UsageError } from '../format/errors.js';
 import type { Arena } from '../kernel/index.js';
 import type { MigrationFile } from '../reader/migration-file.js';
 import { MappedRamBlock, type RamBlock } from '../reader/ram-block.js';
 import { readBlockPages, readMappedPages, withReaderArena, type PageChunk, type PageReaderOptions } from '../reader/page-reader.js';
+import { writeFailure } from '../io/direct-writer.js';
+import { OutputFile } from '../writer/output-file.js';
 import { blockPath } from './names.js';
 
 export interface ExtractOptions extends PageReaderOptions {
@@ -31,26 +32,30 @@ function chunksOf(file: MigrationFile, block: RamBlock, arena: Arena, opts: Page
 /** Writes the block as a sparse raw image: a temporary file in the same directory, renamed at the end. */
 export async function extractBlock(file: MigrationFile, block: RamBlock, out: string, opts: ExtractOptions = {}, arena?: Arena): Promise<ExtractResult> {
   if (!arena) return withReaderArena((a) => extractBlock(file, block, out, opts, a), opts);
-  if (!opts.force && (await exists(out))) throw new UsageError(`${out} exists (use --force to overwrite)`);
-  const tmp = path.join(path.dirname(out), `.${path.basename(out)}.mram-tmp-${process.pid}`);
-  const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+  const output = await OutputFile.create(out, opts.force);
   let written = 0;
   try {
-    for await (const c of chunksOf(file, block, arena, opts)) {
-      for (const run of setRuns(c.present, c.pages)) {
-        const from = run.start * block.pageSize;
-        const len = run.count * block.pageSize;
-        await fh.write(c.data, from, len, (c.firstPage + run.start) * block.pageSize);
-        written += len;
+    const fh = await fsp.open(output.tempPath, fsc.O_WRONLY);
+    const failed = (e: unknown) => {
+      throw writeFailure(e, out);
+    };
+    try {
+      for await (const c of chunksOf(file, block, arena, opts)) {
+        for (const run of setRuns(c.present, c.pages)) {
+          const from = run.start * block.pageSize;
+          const len = run.count * block.pageSize;
+          await fh.write(c.data, from, len, (c.firstPage + run.start) * block.pageSize).catch(failed);
+          written += len;
+        }
       }
+      // Absent and zero pages stay holes: the size comes from the truncate, not from writes.
+      await fh.truncate(block.usedLength).catch(failed);
+    } finally {
+      await fh.close().catch(() => undefined);
     }
-    // Absent and zero pages stay holes: the size comes from the truncate, not from writes.
-    await fh.truncate(block.usedLength);
-    await fh.close();
-    await fsp.rename(tmp, out);
+    await output.commit();
   } catch (e) {
-    await fh.close().catch(() => undefined);
-    await fsp.rm(tmp, { force: true });
+    await output.discard();
     throw e;
   }
   return { block: block.id, path: out, length: block.usedLength, written };
@@ -60,7 +65,7 @@ export async function extractBlock(file: MigrationFile, block: RamBlock, out: st
 export async function extractAll(file: MigrationFile, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult[]> {
   await fsp.mkdir(dir, { recursive: true });
   const targets = file.blocks.map((b) => ({ b, out: blockPath(dir, b.id) }));
-  if (!opts.force) for (const t of targets) if (await exists(t.out)) throw new UsageError(`${t.out} exists (use --force to overwrite)`);
+  if (!opts.force) for (const t of targets) if (await exists(t.out)) throw new UsageError(`${t.out} exists (use --force to overwrite it)`);
   return withReaderArena(async (arena) => {
     const results: ExtractResult[] = [];
     for (const t of targets) results.push(await extractBlock(file, t.b, t.out, opts, arena));

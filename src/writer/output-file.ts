@@ -21,7 +21,10 @@ export class OutputFile {
 
   /** Refuses an existing target unless `force`; creates the empty temporary file. */
   static async create(target: string, force = false): Promise<OutputFile> {
-    if (!force && fs.existsSync(target)) throw new UsageError(`${target} exists (use --force to overwrite it)`);
+    const existing = fs.statSync(target, { throwIfNoEntry: false });
+    if (existing && !force) throw new UsageError(`${target} exists (use --force to overwrite it)`);
+    // --force replaces a file, never a device, pipe or directory that happens to have the name.
+    if (existing && !existing.isFile()) throw new UsageError(`${target} exists and is not a regular file`);
     const tmp = tempPathFor(target);
     // Guest memory is private: 0600, as QEMU creates its migration files.
     const h = await fsp.open(tmp, 'wx', 0o600).catch(async (e: NodeJS.ErrnoException) => {

@@ -1,6 +1,7 @@
 // `mram convert --offset N` over an existing OUT keeps OUT's bytes [0, N), as QEMU 9.1+ does for
 // `migrate file:OUT,offset=N` (open without O_TRUNC, ftruncate to N: migration/file.c,
 // file_start_outgoing_migration). A tool that writes its own header there first (libvirt) keeps it.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -97,6 +98,31 @@ describe('mram convert --offset N over an existing file', () => {
       expect(r.stderr).toBe(`mram convert: ${out} exists (use --force to overwrite it)\n`);
       expect(fs.readFileSync(out, 'utf8')).toBe('header');
       expect(fs.readdirSync(dir)).toEqual(['vm.save']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('--force replaces files only: a FIFO or a directory named OUT is refused and left as it was', async () => {
+    const fx = await getFixture('stream-32m');
+    const dir = scratch();
+    try {
+      const fifo = path.join(dir, 'pipe');
+      spawnSync('mkfifo', [fifo]);
+      expect(fs.statSync(fifo).isFIFO()).toBe(true);
+      const sub = path.join(dir, 'sub');
+      fs.mkdirSync(sub);
+      for (const [out, args] of [
+        [fifo, ['convert', fx.file, fifo, '--force']],
+        [sub, ['convert', fx.file, sub, '--force']],
+        [fifo, ['extract', fx.file, '--block', 'mem', '-o', fifo, '--force']],
+      ] as const) {
+        const r = await runCli([...args]);
+        expect(r.code, r.stderr).toBe(64);
+        expect(r.stderr).toContain(`${out} exists and is not a regular file`);
+      }
+      expect(fs.statSync(fifo).isFIFO()).toBe(true);
+      expect(fs.statSync(sub).isDirectory()).toBe(true);
+      expect(fs.readdirSync(dir).sort()).toEqual(['pipe', 'sub']);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
