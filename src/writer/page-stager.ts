@@ -1,5 +1,5 @@
 // Stages pages in aligned arena extents, scans them for zeros, and writes runs of present pages
-// with several writes in flight; keeps each block's bitmap (bit set = data in the slot).
+// in file order with a few writes queued; keeps each block's bitmap (bit set = data in the slot).
 import { UsageError } from '../format/errors.js';
 import type { PageAreaFile } from '../io/direct-writer.js';
 import { Arena, type ArenaRegion } from '../kernel/arena.js';
@@ -8,13 +8,14 @@ import type { BlockLayout } from './layout.js';
 export interface StagerOptions {
   /** Bytes per extent (one write at most); default 8 MiB. */
   extentBytes?: number;
-  /** Extents writing at once; default 4. */
+  /** Extents flushed but not yet written, besides the open one; default 4. */
   inFlight?: number;
   /** Zero gaps of at most this many pages (bits clear) are written as zeros to keep one large write. */
   maxZeroGap?: number;
   /**
-   * Write syscalls queued at once; default 3, so one of libuv's 4 threadpool threads stays free
-   * for the input's reads (a read queued behind dozens of writes stalls the whole pipeline).
+   * Write syscalls in flight, issued in queue (file) order; default 3. ext4 runs O_DIRECT writes
+   * to one file one at a time, so more only queue up; one of libuv's 4 threads stays free for
+   * the input's reads (a read queued behind dozens of writes stalls the whole pipeline).
    */
   maxWrites?: number;
   /**
