@@ -1,9 +1,11 @@
 // mram extract: raw RAM images equal to the guest's RAM, sparse, safe names, no silent overwrite.
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { blockFileName, blockPath } from '../../src/extract/names.js';
+import { MappedRamWriter } from '../../src/writer/mapped-ram-writer.js';
 import { getFixture } from '../support/fixtures.js';
 import { runCli } from '../support/cli.js';
 import { tempDir } from '../verify/support.js';
@@ -29,6 +31,29 @@ describe('extract', () => {
       expect(fs.readdirSync(dir).filter((f) => f.includes('mram-tmp'))).toEqual([]);
     });
   }
+
+  it('writes the image with O_DIRECT: the page cache holds < 2% of it (fincore), and it equals the pages', async () => {
+    // 64 MiB of non-zero pages (QEMU's fixtures are mostly zero), written by our writer.
+    const input = path.join(dir, 'dense.mram');
+    const config = { machineType: 'pc-q35-10.0', targetPageBits: null, capabilities: null, uuid: null, subsectionOrder: [] };
+    const w = await MappedRamWriter.create(input, { configuration: config, blocks: [{ id: 'mem', usedLength: 96 << 20 }], directIo: 'off' });
+    const chunk = crypto.randomBytes(4 << 20);
+    for (let p = 0; p < 16384; p += 1024) await w.writePages('mem', p, chunk);
+    await w.finish();
+    const out = path.join(dir, 'dense.ram');
+    const r = await runCli(['extract', input, '--block', 'mem', '-o', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const allocated = fs.statSync(out).blocks * 512;
+    const fin = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', out], { encoding: 'utf8' });
+    expect(fin.status).toBe(0);
+    expect(allocated).toBeGreaterThanOrEqual(64 << 20);
+    expect(Number(fin.stdout.trim())).toBeLessThan(allocated * 0.02);
+    const image = fs.readFileSync(out);
+    expect(image.length).toBe(96 << 20);
+    for (let p = 0; p < 16; p++) expect(image.subarray(p << 22, (p + 1) << 22).equals(chunk), `MiB ${p * 4}`).toBe(true);
+    expect(image.subarray(64 << 20).every((b) => b === 0)).toBe(true);
+  });
 
   it('-o - writes the dense image to stdout', async () => {
     const fx = await getFixture('mr-32m');
