@@ -85,13 +85,25 @@ export function heapBase(): usize {
   while (p < end) {
     if ((bit & 7) == 0 && end - p >= pageSize << 3) {
       let b: u32 = 0;
-      for (let k: u32 = 0; k < 8; k++) {
-        let first = f0;
-        f0 = f1;
-        f1 = load<u64>(min(p + 2 * pageSize, end - 8));
-        nz = <u32>!(simd ? pageIsZeroSimd(p, pageSize, first, nz != 0) : pageIsZeroScalar(p, pageSize, first, nz != 0));
-        b |= nz << k;
-        p += pageSize;
+      if (end - p >= pageSize * 10) {
+        // Page i + 2 of every page of this byte lies inside the range: no clamp on the load ahead.
+        for (let k: u32 = 0; k < 8; k++) {
+          let first = f0;
+          f0 = f1;
+          f1 = load<u64>(p + 2 * pageSize);
+          nz = <u32>!(simd ? pageIsZeroSimd(p, pageSize, first, nz != 0) : pageIsZeroScalar(p, pageSize, first, nz != 0));
+          b |= nz << k;
+          p += pageSize;
+        }
+      } else {
+        for (let k: u32 = 0; k < 8; k++) {
+          let first = f0;
+          f0 = f1;
+          f1 = load<u64>(min(p + 2 * pageSize, end - 8));
+          nz = <u32>!(simd ? pageIsZeroSimd(p, pageSize, first, nz != 0) : pageIsZeroScalar(p, pageSize, first, nz != 0));
+          b |= nz << k;
+          p += pageSize;
+        }
       }
       store<u8>(bitmapPtr + (bit >>> 3), b);
       count += <u32>popcnt(b);
@@ -117,11 +129,15 @@ export function heapBase(): usize {
  * writing bit (firstBit + i) of the bitmap at bitmapPtr for page i. Returns the non-zero page count.
  */
 export function scanSimd(ptr: usize, len: usize, pageSize: usize, bitmapPtr: usize, firstBit: usize): u32 {
+  // 4 KiB pages (the common case, and the page size the C reference is compiled for) get their own copy
+  // of the loop with the page size a constant: sample offsets become load offsets, the n < 128 test goes.
+  if (pageSize == 4096) return scan(ptr, len, 4096, bitmapPtr, firstBit, true);
   return scan(ptr, len, pageSize, bitmapPtr, firstBit, true);
 }
 
 /** Same contract as scanSimd using only u64 loads. */
 export function scanScalar(ptr: usize, len: usize, pageSize: usize, bitmapPtr: usize, firstBit: usize): u32 {
+  if (pageSize == 4096) return scan(ptr, len, 4096, bitmapPtr, firstBit, false);
   return scan(ptr, len, pageSize, bitmapPtr, firstBit, false);
 }
 

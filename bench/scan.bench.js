@@ -303,7 +303,9 @@ run, recorded in \`scan.json\`).
 
 - **wasm SIMD** — \`scanSimd\` in \`assembly/index.ts\`: the first word of each page is loaded two pages ahead
   (touch-ahead), middle/last words are sampled right after a non-zero page, then OR-reduce 8×v128 (128 B) per
-  \`v128.any_true\`; bitmap bytes are written 8 pages at a time.
+  \`v128.any_true\`; bitmap bytes are written 8 pages at a time. 4 KiB pages run a copy of the loop with the page size
+  a constant (as in the C reference, which is compiled for 4 KiB), and whole bitmap bytes with 10 or more pages
+  left skip the clamp on the load ahead; neither changes which loads happen.
 - **wasm scalar** — \`scanScalar\`: same shape with 8×u64 per test.
 - **Buffer.equals** — \`buf.subarray(o, o + 4096).equals(zeroPage)\` page by page.
 - **Uint32Array loop** — OR 8 words at a time, stop at the first non-zero word.
@@ -324,7 +326,15 @@ Notes from profiling the 1 GiB case (TurboFan output via \`node --print-wasm-cod
 counters to \`perf\`; A/B by paired passes in one process, pinned to one CPU, each pass right after one over another
 buffer):
 
-- **Run to run** (seven runs of this bench with this kernel and C reference, 2026-11-26, load average 1–2): SIMD / native
+- **Page size constant, no clamp in the bulk loop** (wasm only, 2026-11-26): before this the wasm loop took the page
+  size as a variable (computed middle/last offsets, a \`n < 128\` test and \`2 * pageSize\` per page) and clamped every
+  load ahead with a \`min\`, where the C reference has \`PAGE\` a constant and gcc turns its clamp into a \`cmov\`. At 100%
+  density, where each page costs a few bookkeeping instructions around three sampled cache lines, those extra
+  instructions per page mattered: SIMD / native at 1 GiB, 100% went from 0.92–0.95× (the seven runs below) to
+  0.97–0.99× in the five runs right after the change (same day; 0% 0.95–0.99×, ≥ 0.95× in 4 of 5 — one printed
+  0.95× but was just below; 1/7 1.01–1.04×, 5 of 5; 100% 5 of 5; all three held in 4 of 5 runs).
+  The algorithm (which words are loaded, when) is unchanged, so the C reference is unchanged.
+- **Run to run** (seven runs of this bench with the kernel before the page-size copy above and this C reference, 2026-11-26, load average 1–2): SIMD / native
   at 1 GiB was 0.90–1.01× at 0% (≥ 0.95× in 5 of 7), 0.91–1.01× at 1/7 (6 of 7), 0.92–0.95× at 100% (1 of 7);
   all three held in 1 run of 7. At 1 MiB: 0.71–0.81× at 0%, 0.72–0.85× at 1/7, 0.81–1.04× at 100%. The 1 GiB
   target is within noise at 0% and 1/7 but not reliably met, and missed at 100%, where touch-ahead costs the wasm
@@ -346,7 +356,7 @@ buffer):
   walk and first miss 8 KiB early. wasm has no prefetch instruction, so it is a plain load whose value is
   used as page i + 2's first-word test. At 1 GiB, 0% density, pinned: wasm +10–28%, C +2–23% (less on the
   slower vCPU); wasm / C (same algorithm, pinned, each pass right after one of the other side) 0.98–1.00× at 0%,
-  1.05× at 1/7, 0.95× at 100% (there touch-ahead costs wasm ~4% and C nothing: a per-page load and compare where
+  1.05× at 1/7, 0.95× at 100% (measured before the page-size copy above; there touch-ahead costs wasm ~4% and C nothing: a per-page load and compare where
   the loop is all bookkeeping). Against the old C without touch-ahead the new kernel would show 1.16–1.20× at 0%
   — not a like-for-like comparison, so the C reference got the same change. One to four pages ahead gain about
   the same at 0%; two was best at 1/7. Cost at 1 MiB (cache-resident, nothing to hide): −2 to −5% at 0% and 1/7.

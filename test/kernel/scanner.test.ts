@@ -172,11 +172,14 @@ describe('chunked scanning at bit offsets', () => {
   it('a page whose only non-zero byte is its first is found at every position (touch-ahead pipeline)', () => {
     const bm = arena.alloc(4096);
     for (const ps of [64, 4096]) {
-      const data = arena.alloc(8 * ps);
-      for (const pageCount of [1, 2, 3, 4, 8]) {
-        for (let mask = 0; mask < 1 << pageCount; mask += pageCount > 4 ? 37 : 1) {
+      const data = arena.alloc(18 * ps);
+      // 8 to 17 pages: whole bitmap bytes with the load ahead clamped (fewer than 10 pages left) and
+      // without (10 or more), and the switch between the two inside one range.
+      for (const pageCount of [1, 2, 3, 4, 8, 9, 10, 11, 16, 17, 18]) {
+        for (let mask = 0; mask < 2 ** pageCount; mask += pageCount > 8 ? 997 : pageCount > 4 ? 37 : 1) {
           data.view.fill(0);
           for (let i = 0; i < pageCount; i++) if (mask & (1 << i)) data.view[i * ps] = 1;
+          if (pageCount > 8) data.view[(pageCount - 1) * ps] = 1; // the last page, which the mask step may skip
           const want = refBitmap(data.view.subarray(0, pageCount * ps), ps);
           for (const fn of ['scanSimd', 'scanScalar'] as const) {
             bm.view.fill(0);
@@ -194,6 +197,17 @@ describe('chunked scanning at bit offsets', () => {
     expect(arena.kernel.scanSimd(end, 0, 4096, bm.ptr, 3)).toBe(0);
     expect(arena.kernel.scanScalar(end, 0, 4096, bm.ptr, 3)).toBe(0);
     expect(bm.view[0]).toBe(0xa5);
+    // A range that ends at the very end of the memory: no load ahead may go past it (it would trap).
+    for (const ps of [64, 4096]) {
+      const pages = 12;
+      const mem = new Uint8Array(arena.memory.buffer, end - pages * ps, pages * ps);
+      const want = refBitmap(mem, ps);
+      for (const fn of ['scanSimd', 'scanScalar'] as const) {
+        bm.view.fill(0);
+        expect(arena.kernel[fn](end - pages * ps, pages * ps, ps, bm.ptr, 0), `${fn} ${ps} at the end`).toBe(want.nonZeroPages);
+        expect(Array.from(bm.view.subarray(0, want.bitmap.length))).toEqual(Array.from(want.bitmap));
+      }
+    }
     bm.free();
   });
 
