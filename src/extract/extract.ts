@@ -39,6 +39,11 @@ export async function extractBlock(file: MigrationFile, block: RamBlock, out: st
   const output = await OutputFile.create(out, opts.force);
   let written = 0;
   try {
+    // Sized first: absent and zero pages stay holes, and no page write extends the file (on ext4
+    // an extending O_DIRECT write journals a size update each time).
+    await fsp.truncate(output.tempPath, block.usedLength).catch((e) => {
+      throw writeFailure(e, out);
+    });
     // A filesystem that refuses O_DIRECT gets buffered writes: the image is the same.
     const pages = await PageAreaFile.open(output.tempPath, block.pageSize % 4096 === 0 ? 'auto' : 'off', () => undefined);
     try {
@@ -51,13 +56,11 @@ export async function extractBlock(file: MigrationFile, block: RamBlock, out: st
           written += len;
         }
       }
+      // Durable before the rename, so a crash never leaves a plausible-looking image.
+      await pages.sync();
     } finally {
       await pages.close().catch(() => undefined);
     }
-    // Absent and zero pages stay holes: the size comes from the truncate, not from writes.
-    await fsp.truncate(output.tempPath, block.usedLength).catch((e) => {
-      throw writeFailure(e, out);
-    });
     await output.commit();
   } catch (e) {
     await output.discard();
