@@ -32,7 +32,7 @@ shared (load average 5–7 from other jobs during these runs), so the same comma
   first, 1.00× (0.59–1.27) in the second, so the suite's rule calls the target met in the second
   and missed in the first. Over all 10 runs the median is 0.67× dd (0.41–1.27). Against the C
   writer at the mapped-ram slots it is 0.79× (0.65–1.09), and that writer itself reached 0.92× and
-  1.10× of dd in the two suites. On this VM one run of the same command differs from the next by
+  1.13× of dd in the two suites. On this VM one run of the same command differs from the next by
   up to ±40%, so I do not count the target as met.
 - *What the write path is not.* These were in process, 5–6 alternating runs each:
   - The exact 2069 writes of a convert, replayed alone from wasm memory with \`writeSync\`,
