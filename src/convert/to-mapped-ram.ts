@@ -26,6 +26,11 @@ export interface ToMappedRamOptions {
   onWarning?: (message: string) => void;
   onProgress?: ProgressListener;
   stager?: StagerOptions;
+  /**
+   * Stage plain-stream page records in place with the wasm kernel (default). false: every record
+   * takes the TypeScript walker's per-record path (the reference the fast path is tested against).
+   */
+  inPlace?: boolean;
 }
 
 /** Bytes read per chunk when copying a mapped-ram page area (a multiple of any page size). */
@@ -40,15 +45,16 @@ const INPUT_BUFFER = PREFETCH_BUFFER;
 export async function streamToMappedRam(input: Cursor, outPath: string, opts: ToMappedRamOptions & { inputSize?: number } = {}): Promise<WriteSummary> {
   // One wasm memory holds the input buffer and the page extents: page records are copied from
   // where the read put them to their slot by the kernel, scanned on the way (no JS per page).
+  const inPlace = opts.inPlace ?? true;
   const arena = new Arena({ bytes: PageStager.arenaBytes(opts.stager) + INPUT_BUFFER });
-  await input.useBuffer(arena.alloc(INPUT_BUFFER).view);
+  if (inPlace) await input.useBuffer(arena.alloc(INPUT_BUFFER).view);
   const sink: { writer: MappedRamWriter | null } = { writer: null };
   const onPage = (block: RamBlockEntry, page: number, data: Uint8Array | null) => {
     const w = sink.writer!;
     return data ? w.writePage(block.idstr, page, data) : w.zeroPage(block.idstr, page);
   };
   const onPageRecords = (block: RamBlockEntry, buffered: Uint8Array) => sink.writer?.stageRecords(block.idstr, buffered) ?? 0;
-  const records = readRecords(input, { pageData: true, deviceData: true, inputSize: opts.inputSize, onPage, onPageRecords });
+  const records = readRecords(input, { pageData: true, deviceData: true, inputSize: opts.inputSize, onPage, onPageRecords: inPlace ? onPageRecords : undefined });
   return translate(records, outPath, { ...opts, stager: { ...opts.stager, arena } }, () => input.offset, opts.inputSize ?? null, null, sink);
 }
 
