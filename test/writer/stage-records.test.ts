@@ -14,9 +14,9 @@ import { makeTempDir } from '../support/qemu.js';
 const dir = makeTempDir('mram-stage-');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const PS = 4096;
 const PAGES = 40;
-const EXTENT = 16 * PS; // small extents: records cross extent boundaries often
+/** Small extents: records cross extent boundaries often. */
+const EXTENT_PAGES = 16;
 
 interface Rec {
   page: number;
@@ -32,7 +32,7 @@ function seeded(seed: number) {
   };
 }
 
-function makeRecords(rnd: () => number, n: number): Rec[] {
+function makeRecords(rnd: () => number, n: number, PS: number): Rec[] {
   const recs: Rec[] = [];
   let page = 0;
   for (let i = 0; i < n; i++) {
@@ -54,7 +54,7 @@ function makeRecords(rnd: () => number, n: number): Rec[] {
   return recs;
 }
 
-function encode(recs: Rec[], idstr: string): Uint8Array {
+function encode(recs: Rec[], idstr: string, PS: number): Uint8Array {
   const parts: number[] = [];
   for (const r of recs) {
     const flags = (typeof r.data === 'number' ? RamFlag.ZERO : RamFlag.PAGE) | (r.cont ? RamFlag.CONTINUE : 0);
@@ -68,19 +68,20 @@ function encode(recs: Rec[], idstr: string): Uint8Array {
 }
 
 describe('in-place staging of page records', () => {
-  for (const seed of [1, 2, 3, 4]) {
-    it(`matches the model of the stream, seed ${seed}`, async () => {
+  for (const [seed, PS] of [[1, 4096], [2, 4096], [3, 4096], [4, 4096], [5, 16384], [6, 65536]] as const) {
+    it(`matches the model of the stream, seed ${seed}, ${PS / 1024} KiB pages`, async () => {
+      const EXTENT = EXTENT_PAGES * PS;
       const rnd = seeded(seed);
-      const recs = makeRecords(rnd, 300);
+      const recs = makeRecords(rnd, 300, PS);
       const out = path.join(dir, `stage-${seed}`);
       fs.writeFileSync(out, '');
       const file = await PageAreaFile.open(out, 'auto', () => undefined);
-      const layout = placeBlock({ id: 'pc.ram', usedLength: PAGES * PS }, 100);
+      const layout = placeBlock({ id: 'pc.ram', usedLength: PAGES * PS, pageSize: PS }, 100);
       const opts = { extentBytes: EXTENT, maxZeroGap: 2 };
       // The input lives in the stager's arena, as the converter arranges it.
-      const stager = new PageStager(file, PS, { ...opts, arena: new Arena({ bytes: PageStager.arenaBytes(opts) + (2 << 20) }) });
+      const stager = new PageStager(file, PS, { ...opts, arena: new Arena({ bytes: PageStager.arenaBytes(opts) + 300 * (PS + 16) + (1 << 20) }) });
       stager.addBlock(layout);
-      const bytes = encode(recs, 'pc.ram');
+      const bytes = encode(recs, 'pc.ram', PS);
       const input = stager.arena.alloc(bytes.length);
       input.view.set(bytes);
 
@@ -136,13 +137,15 @@ describe('in-place staging of page records', () => {
   }
 
   it('declines records outside the open extent, incomplete ones and views outside the arena', async () => {
+    const PS = 4096;
+    const EXTENT = EXTENT_PAGES * PS;
     const out = path.join(dir, 'decline');
     fs.writeFileSync(out, '');
     const file = await PageAreaFile.open(out, 'auto', () => undefined);
     const stager = new PageStager(file, PS, { extentBytes: EXTENT, arena: new Arena({ bytes: PageStager.arenaBytes({ extentBytes: EXTENT }) + (1 << 20) }) });
     stager.addBlock(placeBlock({ id: 'pc.ram', usedLength: PAGES * PS }, 100));
     await stager.putPage('pc.ram', 0, new Uint8Array(PS).fill(1)); // opens extent 0 (pages 0-15)
-    const page = (p: number) => encode([{ page: p, data: new Uint8Array(PS).fill(2), cont: true }], 'pc.ram');
+    const page = (p: number) => encode([{ page: p, data: new Uint8Array(PS).fill(2), cont: true }], 'pc.ram', PS);
     const region = stager.arena.alloc(2 * (8 + PS));
     region.view.set(page(16));
     expect(stager.stageRecords('pc.ram', region.view)).toBe(0); // next extent
