@@ -12,22 +12,12 @@ import { FileSource } from '../../src/io/file-source.js';
 import { PrefetchFileCursor } from '../../src/io/prefetch-cursor.js';
 import { getFixture } from '../support/fixtures.js';
 import { tempDir } from '../verify/support.js';
+import { mulberry32 } from '../support/random.js';
 
 const dir = tempDir('mram-convert-fuzz-');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const CASES = 60;
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Offsets of the page and zero records of a stream (their 8-byte address|flags words). */
 async function pageRecords(file: string): Promise<Array<{ at: number; zero: boolean }>> {
@@ -67,7 +57,7 @@ describe('fuzz: in-place page staging equals the per-record path on mutated stre
       const pristine = fs.readFileSync(fx.file);
       const recs = await pageRecords(fx.file);
       expect(recs.length).toBeGreaterThan(1000);
-      const rnd = prng(name.length * 7919);
+      const rnd = mulberry32(name.length * 7919);
       const work = path.join(dir, `${name}.mig`);
       let failures = 0;
       for (let k = 0; k < CASES; k++) {

@@ -9,6 +9,7 @@ import { getFixture } from '../support/fixtures.js';
 import { runBin, runCli } from '../support/cli.js';
 import { buildCli } from '../convert/support.js';
 import { be32, be64, geometry, tempDir } from '../verify/support.js';
+import { mulberry32 } from '../support/random.js';
 
 type Patch = { at: number; bytes: number[] };
 interface Case {
@@ -17,17 +18,6 @@ interface Case {
   truncate?: number;
   /** The defect is always detectable: exit must be 1, 2 or 3. */
   mustDetect: boolean;
-}
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 /** A working copy that is mutated in place and restored from the pristine bytes after each case. */
@@ -84,7 +74,7 @@ const HUGE64 = [0n, 1n, 0xfffn, 0x1fffffffffffffn, 0x20000000000000n, 0x80000000
 async function casesFor(file: string, full: boolean): Promise<Case[]> {
   const g = await geometry(file);
   if (!full) return libvirtCases(g);
-  const rnd = prng(0x5eed + g.size);
+  const rnd = mulberry32(0x5eed + g.size);
   const cases: Case[] = [];
   const size = g.size;
   // Truncation at every structure boundary (and one byte either side).

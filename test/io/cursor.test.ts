@@ -10,6 +10,7 @@ import { FileSource } from '../../src/io/file-source.js';
 import { PREFETCH_BUFFER, PrefetchFileCursor } from '../../src/io/prefetch-cursor.js';
 import { Arena } from '../../src/kernel/arena.js';
 import { makeTempDir } from '../support/qemu.js';
+import { lcg } from '../support/random.js';
 
 const dir = makeTempDir('mram-cursor-');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -19,16 +20,9 @@ const file = path.join(dir, 'data');
 const bytes = crypto.randomBytes(SIZE);
 fs.writeFileSync(file, bytes);
 
-function seeded(seed: number) {
-  return () => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return seed >>> 8;
-  };
-}
-
 /** Reads to the end in random steps (some past the buffer size, some seeks), checking every byte. */
 async function walk(c: Cursor, seed: number, opts: { seeks: boolean; adoptAt?: number; arena?: Arena }): Promise<number> {
-  const rnd = seeded(seed);
+  const rnd = lcg(seed);
   let at = c.offset;
   let steps = 0;
   let adopted = false;
@@ -77,7 +71,7 @@ describe('cursors yield the bytes of the file', () => {
   it('PrefetchFileCursor over a source whose reads finish late and out of step', async () => {
     const source = await FileSource.open(file);
     try {
-      const rnd = seeded(5);
+      const rnd = lcg(5);
       // Each read fills its view only after a random delay, like a slow disk.
       const slow = {
         size: source.size,
@@ -95,7 +89,7 @@ describe('cursors yield the bytes of the file', () => {
   });
 
   it('StreamCursor over uneven chunks, with its buffer moved into wasm memory', async () => {
-    const rnd = seeded(9);
+    const rnd = lcg(9);
     const chunks: Buffer[] = [];
     for (let at = 0; at < SIZE; ) {
       const n = Math.min(SIZE - at, 1 + (rnd() % 200_000));

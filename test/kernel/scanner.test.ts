@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Arena, bitmapBytes, bitRuns, countPresent, presentRuns, scanPages, zeroRuns } from '../../src/kernel/index.js';
-
-// Seeded PRNG (mulberry32) so failures reproduce.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../support/random.js';
 
 // Reference: byte-by-byte, QEMU bitmap layout (page i -> byte i>>3, bit i&7).
 function refBitmap(data: Uint8Array, pageSize: number): { bitmap: Uint8Array; nonZeroPages: number } {
@@ -66,7 +55,7 @@ const arena = new Arena({ bytes: 16 << 20 });
 describe('scanPages', () => {
   for (const pageSize of [4096, 16384, 65536]) {
     it(`matches the reference on random data, page size ${pageSize}`, () => {
-      const rand = prng(pageSize);
+      const rand = mulberry32(pageSize);
       for (const pages of [1, 7, 63, 64, 65, 130, 203]) {
         const data = randomPages(rand, pages, pageSize);
         const got = scanPages(data, pageSize);
@@ -107,13 +96,13 @@ describe('scanPages', () => {
   });
 
   it('copies through the shared arena in chunks for data larger than the staging area', () => {
-    const rand = prng(7);
+    const rand = mulberry32(7);
     const data = randomPages(rand, 1000, 4096, 0.6); // ~4 MiB: four staging chunks
     expect(scanPages(data)).toEqual(refBitmap(data, 4096));
   });
 
   it('scans arena regions in place and agrees with the copying path', () => {
-    const rand = prng(11);
+    const rand = mulberry32(11);
     const region = arena.alloc(300 * 4096);
     region.view.set(randomPages(rand, 300, 4096));
     const want = refBitmap(region.view, 4096);
@@ -133,7 +122,7 @@ describe('scanPages', () => {
 describe('chunked scanning at bit offsets', () => {
   const pageSize = 64;
   const pages = 20_000; // > the 8192-page kernel chunk, so the staging loop crosses chunks
-  const rand = prng(3);
+  const rand = mulberry32(3);
   const region = arena.alloc(pages * pageSize);
   region.view.set(randomPages(rand, pages, pageSize, 0.4));
   const want = refBitmap(region.view, pageSize);
@@ -229,7 +218,7 @@ describe('chunked scanning at bit offsets', () => {
 
 describe('runs', () => {
   it('zeroRuns matches the reference (copying and in-place paths)', () => {
-    const rand = prng(5);
+    const rand = mulberry32(5);
     for (const [pages, pageSize] of [[1, 4096], [77, 4096], [500, 16384], [20_000, 64]] as const) {
       for (const zeroShare of [0, 0.5, 0.9, 1]) {
         const data = randomPages(rand, pages, pageSize, zeroShare);
@@ -256,7 +245,7 @@ describe('runs', () => {
   });
 
   it('presentRuns, bitRuns and countPresent match the reference', () => {
-    const rand = prng(9);
+    const rand = mulberry32(9);
     for (const pages of [0, 1, 8, 9, 64, 65, 1000, 4099]) {
       for (const density of [0, 0.02, 0.5, 0.98, 1]) {
         const bitmap = new Uint8Array(bitmapBytes(pages));

@@ -10,6 +10,7 @@ import { Arena } from '../../src/kernel/arena.js';
 import { placeBlock } from '../../src/writer/layout.js';
 import { PageStager } from '../../src/writer/page-stager.js';
 import { makeTempDir } from '../support/qemu.js';
+import { lcg } from '../support/random.js';
 
 const dir = makeTempDir('mram-stage-');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -23,13 +24,6 @@ interface Rec {
   /** Page bytes, or a ZERO record's fill byte. */
   data: Uint8Array | number;
   cont: boolean;
-}
-
-function seeded(seed: number) {
-  return () => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return seed >>> 8;
-  };
 }
 
 function makeRecords(rnd: () => number, n: number, PS: number): Rec[] {
@@ -71,7 +65,7 @@ describe('in-place staging of page records', () => {
   for (const [seed, PS] of [[1, 4096], [2, 4096], [3, 4096], [4, 4096], [5, 16384], [6, 65536]] as const) {
     it(`matches the model of the stream, seed ${seed}, ${PS / 1024} KiB pages`, async () => {
       const EXTENT = EXTENT_PAGES * PS;
-      const rnd = seeded(seed);
+      const rnd = lcg(seed);
       const recs = makeRecords(rnd, 300, PS);
       const out = path.join(dir, `stage-${seed}`);
       fs.writeFileSync(out, '');
