@@ -2,20 +2,22 @@
 // in file order with a few writes queued; keeps each block's bitmap (bit set = data in the slot).
 import { UsageError } from '../format/errors.js';
 import type { PageAreaFile } from '../io/direct-writer.js';
+import { threadpoolSize } from '../io/threadpool.js';
 import { Arena, type ArenaRegion } from '../kernel/arena.js';
 import type { BlockLayout } from './layout.js';
 
 export interface StagerOptions {
   /** Bytes per extent (one write at most); default 8 MiB. */
   extentBytes?: number;
-  /** Extents flushed but not yet written, besides the open one; default 4. */
+  /** Extents flushed but not yet written, besides the open one; default 8. */
   inFlight?: number;
   /** Zero gaps of at most this many pages (bits clear) are written as zeros to keep one large write. */
   maxZeroGap?: number;
   /**
-   * Write syscalls in flight, issued in queue (file) order; default 3. ext4 runs O_DIRECT writes
-   * to one file one at a time, so more only queue up; one of libuv's 4 threads stays free for
-   * the input's reads (a read queued behind dozens of writes stalls the whole pipeline).
+   * Write syscalls in flight, issued in queue (file) order; default: libuv's threadpool size
+   * less 2, at least 3. ext4 runs one file's allocating O_DIRECT writes one at a time, but a queue
+   * waiting in the kernel keeps the disk busy across the main thread's pauses (bench/README.md);
+   * two threads stay free for the input's reads (a read queued behind the writes stalls the pipeline).
    */
   maxWrites?: number;
   /**
@@ -46,7 +48,7 @@ interface Extent extends ExtentBuffer {
 }
 
 const DEFAULT_EXTENT = 8 << 20;
-const DEFAULT_IN_FLIGHT = 4;
+const DEFAULT_IN_FLIGHT = 8;
 const POPCOUNT8 = Uint8Array.from({ length: 256 }, (_, i) => (i.toString(2).match(/1/g) ?? []).length);
 
 const getBit = (b: Uint8Array, i: number) => (b[i >>> 3]! >>> (i & 7)) & 1;
@@ -81,7 +83,7 @@ export class PageStager {
     this.extentBytes = opts.extentBytes ?? DEFAULT_EXTENT;
     if (this.extentBytes % pageSize !== 0 || this.extentBytes % 4096 !== 0) throw new RangeError('extent size must be a multiple of the page size and of 4096');
     this.maxZeroGap = opts.maxZeroGap ?? 8;
-    this.maxWrites = opts.maxWrites ?? 3;
+    this.maxWrites = opts.maxWrites ?? Math.max(3, threadpoolSize() - 2);
     this.arena = opts.arena ?? new Arena({ bytes: PageStager.arenaBytes(opts) });
     const mapBytes = Math.ceil(this.extentPages / 8);
     for (let i = 0; i < (opts.inFlight ?? DEFAULT_IN_FLIGHT) + 1; i++) {
