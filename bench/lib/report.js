@@ -45,7 +45,7 @@ export function renderSection(r) {
     const pc = t.residentPct ? `${fmt(t.residentPct.max)}% (${mib(t.residentMiB.max)} MiB)` : '—';
     const cd = t.cachedDeltaMiB ? `${fmt(t.cachedDeltaMiB.median)} MiB` : '—';
     const rss = t.rssMiB ? `${fmt(t.rssMiB.max)}` : '—';
-    return `| ${t.phase} | ${t.mram ? `**${t.label}**` : t.label} | ${range(t.secs)} | ${range(t.gbps)} | ${rel} | ${pc} | ${cd} | ${rss} |`;
+    return `| ${t.phase} | ${t.mram ? `**${t.label}**` : t.label} | ${range(t.secs)} | ${t.phase === 'fixed' ? '—' : range(t.gbps)} | ${rel} | ${pc} | ${cd} | ${rss} |`;
   });
   const tgt = r.targets.map((t) => `- ${t.met ? '✅ met' : '❌ not met'} — ${t.name}: ${t.figure}`);
   const checks = Object.entries(r.checks).map(([k, v]) => `${k} ${v ? '✓' : '✗'}`).join(', ');
@@ -64,7 +64,7 @@ export function renderSection(r) {
     : ['- (profiles not collected: run without `--no-profile`)'];
   return `## End to end
 
-\`npm run bench:e2e\` (\`bench/e2e.js\`; \`--runs N\` (default 3), \`--gib G\` guest size (default 2, ≤ 4),
+\`npm run bench:e2e\` (\`bench/e2e.js\`; \`--runs N\` (default 3), \`--gib G\` guest size (default 4, the size issue #4 names; ≤ 4),
 \`--dir DIR\` work directory on the filesystem to test, \`--no-profile\`, \`--rerun-scan\`, \`--keep\`).
 Whole processes on a ${r.config.guestMiB / 1024} GiB q35/TCG guest whose RAM is a \`memory-backend-file\` on
 /dev/shm: runs of 1–256 random pages alternate with runs of 1–256 zero pages, so
@@ -101,7 +101,7 @@ ${rows.join('\n')}
 Targets:
 
 ${tgt.join('\n')}
-
+${s.nodeStart ? `\nNode's start-up alone (\`node -e 0\`, every run): ${range(s.nodeStart.secs)} s, ${fmt((100 * s.nodeStart.secs.median) / s.convert.secs.median)}% of the median convert; dd has no such cost, so on a small guest it weighs on the convert/dd ratio (the ratio is measured on the whole process all the same).\n` : ''}
 Kernel scan benchmark (\`bench/results/scan.json\`, ${r.scan?.date ?? 'n/a'}; not rerun here unless \`--rerun-scan\`):
 
 | size | wasm SIMD / Buffer.equals (mean of densities) | wasm SIMD / native AVX2 | wasm SIMD GB/s by density |
