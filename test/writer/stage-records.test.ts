@@ -130,6 +130,31 @@ describe('in-place staging of page records', () => {
     });
   }
 
+  it('writes the first staged pages at once, before their extent is full, and the rest of the extent after', async () => {
+    const PS = 4096;
+    const EXTENT = EXTENT_PAGES * PS;
+    const writes: Array<{ position: number; bytes: number[] }> = [];
+    // Records the writes (first byte of each page) instead of writing a file.
+    const file = { write: async (data: Uint8Array, position: number) => void writes.push({ position, bytes: Array.from({ length: data.length / PS }, (_, k) => data[k * PS]!) }) };
+    const stager = new PageStager(file as unknown as PageAreaFile, PS, { extentBytes: EXTENT, arena: new Arena({ bytes: PageStager.arenaBytes({ extentBytes: EXTENT }) + (1 << 20) }) });
+    const layout = placeBlock({ id: 'pc.ram', usedLength: PAGES * PS }, 100);
+    stager.addBlock(layout);
+    const recs = (from: number, n: number) => encode(Array.from({ length: n }, (_, k) => ({ page: from + k, data: new Uint8Array(PS).fill(1 + from + k), cont: true })), 'pc.ram', PS);
+    await stager.putPage('pc.ram', 0, new Uint8Array(PS).fill(1)); // opens extent 0 (pages 0-15)
+    const input = stager.arena.alloc(8 * (8 + PS));
+    input.view.set(recs(1, 3));
+    expect(stager.stageRecords('pc.ram', input.view.subarray(0, 3 * (8 + PS)))).toBe(3 * (8 + PS));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(writes).toEqual([{ position: layout.pagesOffset, bytes: [1, 2, 3, 4] }]);
+    // The extent reopens for the pages after (the per-record path), and later pages wait for full extents.
+    for (let p = 4; p < 20; p++) await stager.putPage('pc.ram', p, new Uint8Array(PS).fill(1 + p));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(writes.map((w) => (w.position - layout.pagesOffset) / PS)).toEqual([0, 4]);
+    await stager.drain();
+    expect(writes.map((w) => [(w.position - layout.pagesOffset) / PS, w.bytes.length])).toEqual([[0, 4], [4, 12], [16, 4]]);
+    expect(writes.flatMap((w) => w.bytes)).toEqual(Array.from({ length: 20 }, (_, p) => 1 + p));
+  });
+
   it('declines records outside the open extent, incomplete ones and views outside the arena', async () => {
     const PS = 4096;
     const EXTENT = EXTENT_PAGES * PS;
