@@ -1,5 +1,5 @@
 // Stages pages in aligned arena extents, scans them for zeros, and writes runs of present pages
-// in file order with a few writes queued; keeps each block's bitmap (bit set = data in the slot).
+// in file order, a queue of them waiting in the kernel; keeps each block's bitmap (bit set = data in the slot).
 import { UsageError } from '../format/errors.js';
 import type { PageAreaFile } from '../io/direct-writer.js';
 import { threadpoolSize } from '../io/threadpool.js';
