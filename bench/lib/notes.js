@@ -22,10 +22,12 @@ run to the next. Read only the pairwise ratios, and only differences larger than
   in 76 gaps (median 0.68 ms, longest 11 ms), and each MiB took 18% longer to complete than in
   the C writer. With 3 writes in flight (libuv's default pool of 4 threads, one kept for
   reads), a few milliseconds of main-thread work drained the queue. Now the CLI gives libuv 12
-  threads and the stager keeps 10 writes (pool − 2) and 8 extents in flight. The pool's size is
+  threads and the stager keeps 10 writes (pool − 2) in flight. The pool's size is
   fixed when libuv starts it, at the ESM loader's first asynchronous read, so \`bin/mram.js\` is
   a CommonJS file that sets \`UV_THREADPOOL_SIZE\` first (a test checks the thread count).
-  Peak RSS went from 120 to 148 MiB.
+  f968417 also raised the extents in flight from 4 to 8 (peak RSS 120 → 148–157 MiB); a later
+  batch (8 rounds, ratio to the C writer) found 8 extents 0.87, 3 extents 0.88, 3 extents with an
+  8 MiB input buffer 0.89, 5 extents of 4 MiB 0.84, so the default went back to 4 (below).
   - Final A/B, 10 rounds: new code 2.12 s median, **0.83× dd, 0.88× the C layout writer**;
     previous defaults 2.45 s, 0.75× and 0.78×; C layout writer 1.85 s (0.93× dd); dd 1.71 s.
   - The sweeps before it (8 rounds each, 5 batches), ratio to the C layout writer: 10 writes +

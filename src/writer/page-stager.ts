@@ -9,7 +9,7 @@ import type { BlockLayout } from './layout.js';
 export interface StagerOptions {
   /** Bytes per extent (one write at most); default 8 MiB. */
   extentBytes?: number;
-  /** Extents flushed but not yet written, besides the open one; default 8. */
+  /** Extents flushed but not yet written, besides the open one; default 4. */
   inFlight?: number;
   /** Zero gaps of at most this many pages (bits clear) are written as zeros to keep one large write. */
   maxZeroGap?: number;
@@ -48,7 +48,7 @@ interface Extent extends ExtentBuffer {
 }
 
 const DEFAULT_EXTENT = 8 << 20;
-const DEFAULT_IN_FLIGHT = 8;
+const DEFAULT_IN_FLIGHT = 4;
 const POPCOUNT8 = Uint8Array.from({ length: 256 }, (_, i) => (i.toString(2).match(/1/g) ?? []).length);
 
 const getBit = (b: Uint8Array, i: number) => (b[i >>> 3]! >>> (i & 7)) & 1;
