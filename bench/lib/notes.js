@@ -46,12 +46,16 @@ run to the next. Read only the pairwise ratios, and only differences larger than
     itself ran at 0.56× dd (0.45–1.01): that hour's disk wrote dd's one contiguous file twice as
     fast as the holed layout;
   - f968417 (deeper queue): 0.84× dd (0.60–1.16), 0.94× the layout writer, layout writer 0.92× dd;
-  - 2c8d477 (and the first write before the first extent fills; the table above): 0.89× dd
-    (0.85–1.23), 0.90× the layout writer, layout writer 1.07× dd. Over both suites of the current
-    queue, 10 runs: median 0.88× dd (0.61–1.23).
-  - Peak RSS of convert 147–157 MiB (was 115–121 MiB) on this 4 GiB guest; target < 200 MiB.
-  - convert's own times are bimodal (2.62, 2.66 s against 3.83–4.09 s in the last suite): the
-    final fdatasync, see below.
+  - 2c8d477 (and the first write before the first extent fills): 0.89× dd (0.85–1.23), 0.90× the
+    layout writer, layout writer 1.07× dd; convert's own times bimodal (2.62, 2.66 s against
+    3.83–4.09 s: the final fdatasync, see below); peak RSS 157 MiB with 8 extents in flight.
+  - 7d0c5ce (4 extents in flight again; the table above): 0.77× dd (0.64–1.17), **1.04× the
+    layout writer (0.63–1.35)**, layout writer 0.82× dd (0.57–1.13); peak RSS 121 MiB.
+  - Over the three suites of the deeper queue, 15 runs: median 0.85× dd (0.60–1.23). Against
+    the layout writer mram went 0.94×, 0.90×, 1.04×: it now writes this file as fast as the C
+    program does, and the ratio to dd follows that program's own ratio to dd (0.92×, 1.07×, 0.82×).
+  - A 2 GiB suite of 2c8d477 (\`--gib 2\`, not kept): 0.59× dd (0.43–0.75), 0.68× the layout
+    writer, which ran at 0.90× dd. Node's ≈ 0.3 s of fixed cost weighs twice as much there.
 - *Where a 2 GiB convert's time goes now* (in-process timeline): Node's own start-up, ≈ 105 ms
   before the first line of \`bin/mram.js\` (\`node -e 0\` alone takes 120–170 ms here: 2,160
   page faults, and a first-touch page fault costs ≈ 15 µs on this VM — touching 64 MiB takes
