@@ -3,7 +3,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { OutputFile } from '../writer/output-file.js';
-import { writeFailure } from '../io/direct-writer.js';
+import { writeAllAt, writeFailure } from '../io/direct-writer.js';
 
 const BUFFER = 4 << 20;
 
@@ -73,13 +73,7 @@ export class FileSink extends ByteSink {
   }
 
   protected override async emit(bytes: Uint8Array): Promise<void> {
-    let done = 0;
-    while (done < bytes.length) {
-      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, this.position + done).catch((e) => {
-        throw writeFailure(e, this.out.target);
-      });
-      done += bytesWritten;
-    }
+    await writeAllAt(this.handle, bytes, this.position, this.out.target);
     this.position += bytes.length;
   }
 

@@ -19,7 +19,6 @@ export function sharedArena(): Arena {
   return defaultArena;
 }
 
-
 /**
  * Build the mapped-ram bitmap of `data` (length a multiple of pageSize). Views into an arena's
  * memory are scanned in place; anything else is copied through the shared arena in 1 MiB chunks.
