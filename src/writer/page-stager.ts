@@ -11,7 +11,10 @@ export interface StagerOptions {
   extentBytes?: number;
   /** Extents flushed but not yet written, besides the open one; default 4. */
   inFlight?: number;
-  /** Zero gaps of at most this many pages (bits clear) are written as zeros to keep one large write. */
+  /**
+   * Zero gaps of at most this many pages (bits clear) are written as zeros to keep one large write.
+   * Default 0: a zero page stays a hole, so the file uses the disk space QEMU's own file uses.
+   */
   maxZeroGap?: number;
   /**
    * Write syscalls in flight, issued in queue (file) order; default: libuv's threadpool size
@@ -82,7 +85,7 @@ export class PageStager {
   ) {
     this.extentBytes = opts.extentBytes ?? DEFAULT_EXTENT;
     if (this.extentBytes % pageSize !== 0 || this.extentBytes % 4096 !== 0) throw new RangeError('extent size must be a multiple of the page size and of 4096');
-    this.maxZeroGap = opts.maxZeroGap ?? 8;
+    this.maxZeroGap = opts.maxZeroGap ?? 0;
     this.maxWrites = opts.maxWrites ?? Math.max(3, threadpoolSize() - 2);
     this.arena = opts.arena ?? new Arena({ bytes: PageStager.arenaBytes(opts) });
     const mapBytes = Math.ceil(this.extentPages / 8);
