@@ -7,6 +7,7 @@ import path from 'node:path';
 import {
   COMMITTED_DIR,
   FIXTURES,
+  SPECIAL_FIXTURES,
   commitFixture,
   committedFor,
   describeSizes,
@@ -32,7 +33,7 @@ for (const gen of gens) {
     process.exit(1);
   }
   console.log(`make-fixtures: QEMU ${v}`);
-  const names = Object.values(FIXTURES)
+  const names = [...Object.values(FIXTURES), ...Object.values(SPECIAL_FIXTURES)]
     .filter((s) => fixtureWritableBy(s.name, gen))
     .filter((s) => (only ? only.has(s.name) : true))
     .filter((s) => (committedOnly || (commit && !only) ? committedFor(s, gen) : true))
@@ -45,7 +46,7 @@ for (const gen of gens) {
       `${name.padEnd(22)} ${((performance.now() - t) / 1000).toFixed(1)}s  mig ${describeSizes(fx.file)}  ` +
         `ram nz pages ${fx.meta.ramNonZeroPages}  normal ${ram.normal} dup ${ram.duplicate} syncs ${ram['dirty-sync-count']}`,
     );
-    if (commit && committedFor(FIXTURES[name]!, gen)) {
+    if (commit && committedFor((FIXTURES[name] ?? SPECIAL_FIXTURES[name])!, gen)) {
       const c = commitFixture(name, gen);
       console.log(`  committed ${c.files.map((f) => path.basename(f)).join(', ')}`);
     }

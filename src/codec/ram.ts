@@ -26,6 +26,20 @@ export interface RamBlockEntry {
   mappedRam: (MappedRamHeader & { headerOffset: number }) | null;
 }
 
+/**
+ * A block x-ignore-shared left out of a mapped-ram file (QEMU 11+): its header has
+ * bitmap_offset = pages_offset = 0, no areas exist and the stream goes on after the header.
+ * 0/0 without the capability (no guest address in the entry) is a defect consumers judge.
+ */
+export function hasNoAreas(h: Pick<MappedRamHeader, 'bitmapOffset' | 'pagesOffset'>): boolean {
+  return h.bitmapOffset === 0 && h.pagesOffset === 0;
+}
+
+/** True for a mapped-ram block entry that x-ignore-shared left out (0/0 header, guest address present). */
+export function isIgnoredEntry(e: RamBlockEntry): boolean {
+  return e.mrAddr !== null && e.mappedRam !== null && hasNoAreas(e.mappedRam);
+}
+
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export async function readMappedRamHeader(c: Cursor, idstr: string): Promise<MappedRamHeader> {

@@ -15,7 +15,7 @@ import { FormatError, hex, reclassify } from '../format/errors.js';
 import { be32 } from '../format/bytes.js';
 import { MAX_BUFFERED_RECORD, type Cursor } from '../io/cursor.js';
 import { readConfiguration, targetPageSize, type Configuration } from './configuration.js';
-import { readMappedRamHeader, readRamWord, rejectUnsupportedFlags, type RamBlockEntry } from './ram.js';
+import { hasNoAreas, readMappedRamHeader, readRamWord, rejectUnsupportedFlags, type RamBlockEntry } from './ram.js';
 import { readCommand, readFooter, readFullHeader, SECTION_KIND_OF, type Command, type SectionHeader } from './section.js';
 import { locateVmdesc, parseVmdesc, payloadSize, type LocatedVmdesc, type VmsdDescription } from './vmdesc.js';
 
@@ -287,8 +287,9 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
   /** Moves past a mapped-ram block's page area (its alignment is for consumers to judge). */
   async function jumpPageArea(entry: RamBlockEntry): Promise<void> {
     const { headerOffset, bitmapOffset, pagesOffset } = entry.mappedRam!;
-    // Ignored shared blocks (x-ignore-shared, QEMU > 10.2) have no areas and no jump.
-    if (ignoreShared && bitmapOffset === 0 && pagesOffset === 0) return;
+    // Blocks x-ignore-shared left out (QEMU 11+) have no areas and no jump; a 0/0 header without
+    // the capability is handed on too, for the reader to refuse and verify to name.
+    if (hasNoAreas({ bitmapOffset, pagesOffset })) return;
     const idstr = JSON.stringify(entry.idstr);
     // A page area behind its own header would send the walk backwards (a loop when used length is 0).
     if (pagesOffset < headerOffset + MAPPED_RAM_HEADER_SIZE) {
