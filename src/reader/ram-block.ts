@@ -36,7 +36,7 @@ export abstract class RamBlock {
   abstract presentRuns(): Iterable<PageRun>;
 
   /** One page of guest RAM (zeros when absent). */
-  readPage(page: number, into?: Uint8Array): Promise<Uint8Array> {
+  async readPage(page: number, into?: Uint8Array): Promise<Uint8Array> {
     this.checkPage(page);
     return this.read(page * this.pageSize, this.pageSize, into);
   }
