@@ -45,6 +45,7 @@ export function inspectJson(f: MigrationFile): object {
       headerOffset: b.entry.mappedRam?.headerOffset ?? null,
       headerVersion: b.entry.mappedRam?.version ?? null,
       mrAddr: b.entry.mrAddr,
+      blockPageSize: b.entry.blockPageSize,
     })),
     sections: f.sections,
     devices: f.devices,

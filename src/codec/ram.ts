@@ -20,6 +20,11 @@ export interface RamBlockEntry {
   usedLength: number;
   /** Absolute offset of the entry's length byte. */
   entryOffset: number;
+  /**
+   * Page size of the block's host memory (e.g. 2 MiB hugepages), in the entry only when the
+   * source had postcopy-ram on and it differs from the host's page size (`ram_save_setup`).
+   */
+  blockPageSize: number | null;
   /** Guest-physical base, present when x-ignore-shared is on. */
   mrAddr: number | null;
   /** The 28-byte header and where it starts; null in a plain stream. */

@@ -131,6 +131,8 @@ async function translate(
           await (await open(targetPageSize(config))).writeConfiguration(config);
           break;
         case 'command':
+          // QEMU refuses postcopy-ram with mapped-ram, and a 16-byte advise without it.
+          if (r.command.name === 'POSTCOPY_ADVISE' && r.command.data.length > 0) throw new UsageError('a stream saved with postcopy-ram cannot become mapped-ram (QEMU loads mapped-ram only with postcopy-ram off)');
           await w.writeCommand(r.command);
           break;
         case 'section':
