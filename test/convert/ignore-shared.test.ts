@@ -79,6 +79,16 @@ describeQemu('x-ignore-shared plain streams', () => {
     }
     expect(runCli(['verify', out]).status).toBe(0);
   });
+
+  it('from a pipe it is refused in one line (which blocks are left out shows only at the end)', async () => {
+    const fx = await getFixture('stream-xis-32m');
+    const out = path.join(scratch(), 'pipe.mram');
+    const r = runCli(['convert', '-', out], fs.readFileSync(fx.file));
+    expect(r.status).toBe(64);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/x-ignore-shared stream cannot be converted from a pipe/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
 });
 
 describeQemuOn(['11'], 'x-ignore-shared mapped-ram (QEMU 11 writes it)', () => {

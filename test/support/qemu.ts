@@ -158,12 +158,14 @@ export function describeQemuOn(keys: ReadonlyArray<QemuGeneration['key']>, name:
 // ---------------------------------------------------------------- process bookkeeping
 
 const live = new Set<ChildProcess>();
+/** Host ends of exec: URIs of chroot guests (not QEMU processes: liveQemuCount leaves them out). */
+const hostExecs = new Set<ChildProcess>();
 let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   const killAll = () => {
-    for (const p of live) {
+    for (const p of [...live, ...hostExecs]) {
       try {
         p.kill('SIGKILL');
       } catch {
@@ -467,6 +469,34 @@ async function pollMigration(
   }
 }
 
+/**
+ * An `exec:` URI for a guest of another root: QEMU 11 runs in the trixie chroot, which has no
+ * node (nor mram), so the command runs on the host and QEMU's end is `cat` through a FIFO in
+ * /tmp (visible in both). `direction` is QEMU's: 'out' for migrate, 'in' for migrate-incoming.
+ * Host QEMU gets the URI as it is.
+ */
+function execOnHost(g: Guest, uri: string, direction: 'out' | 'in'): { uri: string; release: () => void } {
+  if (g.generation === GENERATIONS[0] || !uri.startsWith('exec:')) return { uri, release: () => undefined };
+  const dir = makeTempDir('mram-exec-');
+  const fifo = path.join(dir, 'pipe');
+  const mk = spawnSync('mkfifo', [fifo]);
+  if (mk.status !== 0) throw new Error(`mkfifo ${fifo} failed: ${mk.stderr}`);
+  const cmd = uri.slice('exec:'.length);
+  const host = spawn('sh', ['-c', direction === 'out' ? `${cmd} < "$0"` : `${cmd} > "$0"`, fifo], { stdio: 'ignore' });
+  hostExecs.add(host);
+  host.once('exit', () => {
+    hostExecs.delete(host);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    uri: direction === 'out' ? `exec:cat > ${fifo}` : `exec:cat ${fifo}`,
+    // A host command still blocked on the FIFO (QEMU never opened it) is ended with the guest.
+    release: () => {
+      if (host.exitCode === null && g.proc.exitCode !== null) host.kill('SIGKILL');
+    },
+  };
+}
+
 export interface SaveOptions extends MigrationConfig {
   /** RAM file to save (a source guest is started on it and killed afterwards)... */
   ramPath?: string;
@@ -508,6 +538,7 @@ export async function saveGuest(o: SaveOptions): Promise<SaveResult> {
     throw new Error('saveGuest: file: transport with multifd requires mapped-ram');
   const memMiB = o.memMiB ?? (o.ramPath ? Math.round(fs.statSync(o.ramPath).size / 2 ** 20) : 0);
   const g = o.guest ?? (await startGuest({ memMiB, ramPath: o.ramPath!, generation: o.generation, machine: o.machine }));
+  let releaseExec = () => undefined as void;
   try {
     await configureMigration(g.qmp, o);
     // Force several dirty-sync rounds. QEMU switches over when the pending dirty bytes fit in
@@ -528,7 +559,9 @@ export async function saveGuest(o: SaveOptions): Promise<SaveResult> {
       if (st.status !== 'running') await g.qmp.execute('cont');
     }
     const t0 = performance.now();
-    await g.qmp.execute('migrate', { uri });
+    const exec = execOnHost(g, uri, 'out');
+    releaseExec = exec.release;
+    await g.qmp.execute('migrate', { uri: exec.uri });
     let released = !o.minDirtySyncs;
     const stats = await pollMigration(g, o.timeoutMs ?? 120_000, async (info) => {
       if (!released && (info.ram?.['dirty-sync-count'] ?? 0) >= o.minDirtySyncs!) {
@@ -545,6 +578,7 @@ export async function saveGuest(o: SaveOptions): Promise<SaveResult> {
     return { out: o.out, uri, stats, runState: st.status, wallMs };
   } finally {
     if (!o.guest) await g.kill();
+    releaseExec();
   }
 }
 
@@ -582,10 +616,13 @@ export async function loadGuest(o: LoadOptions): Promise<LoadResult> {
   const uri = o.uri ?? fileUri(o.file ?? '', o.offset);
   if (!o.uri && !o.file) throw new Error('loadGuest: need file or uri');
   const g = await startGuest({ memMiB: o.memMiB, ramPath: o.ramPath, incoming: true, generation: o.generation, machine: o.machine });
+  let releaseExec = () => undefined as void;
   try {
     await configureMigration(g.qmp, { mappedRam: o.mappedRam, multifd: o.multifd, directIo: o.directIo, ignoreShared: o.ignoreShared });
     const t0 = performance.now();
-    await g.qmp.execute('migrate-incoming', { uri });
+    const exec = execOnHost(g, uri, 'in');
+    releaseExec = exec.release;
+    await g.qmp.execute('migrate-incoming', { uri: exec.uri });
     const deadline = Date.now() + (o.timeoutMs ?? 120_000);
     let stats: MigrateInfo;
     let runState: string;
@@ -612,6 +649,7 @@ export async function loadGuest(o: LoadOptions): Promise<LoadResult> {
     throw new Error(msg.includes('stderr:') ? msg : `${msg}\nstderr: ${g.stderr().trim()}`);
   } finally {
     if (!o.keep) await g.kill();
+    releaseExec();
   }
 }
 
