@@ -3,14 +3,16 @@
 // 0/0 header for it; both generations write plain streams without page records for it.
 import fs from 'node:fs';
 import path from 'node:path';
+import { Ajv } from 'ajv';
 import { expect, it } from 'vitest';
 import { IgnoredBlockError } from '../../src/format/errors.js';
 import { MigrationFile } from '../../src/reader/migration-file.js';
-import { getFixture, type Fixture } from '../support/fixtures.js';
+import { getFixture, REPO_ROOT, type Fixture } from '../support/fixtures.js';
 import { describeQemu, describeQemuOn, loadGuest, makeTempDir } from '../support/qemu.js';
 import { convertSuite, firstDifferentPage, runCli } from './support.js';
 
 const scratch = convertSuite();
+const validate = new Ajv({ allErrors: true }).compile(JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'spec/inspect.schema.json'), 'utf8')));
 
 interface BlockJson {
   id: string;
@@ -23,10 +25,13 @@ interface BlockJson {
   mrAddr: number | null;
 }
 
+/** The blocks of `inspect --json`, whose document must validate against spec/inspect.schema.json. */
 function blocksOf(file: string): BlockJson[] {
   const r = runCli(['inspect', '--json', file]);
   expect(r.status).toBe(0);
-  return (JSON.parse(r.stdout.toString()) as { blocks: BlockJson[] }).blocks;
+  const doc = JSON.parse(r.stdout.toString()) as { blocks: BlockJson[] };
+  expect(validate(doc), JSON.stringify(validate.errors)).toBe(true);
+  return doc.blocks;
 }
 
 /**
