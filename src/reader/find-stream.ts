@@ -17,25 +17,16 @@ const CHUNK = 1 << 20;
  */
 export async function findStreamStart(source: FileSource, limit = STREAM_SEARCH_LIMIT): Promise<number | null> {
   const end = Math.min(source.size, limit);
-  const buf = new Uint8Array(CHUNK + SIGNATURE.length - 1);
+  const buf = Buffer.alloc(CHUNK + SIGNATURE.length - 1);
   // Chunks overlap by the signature length less one, so a signature across a boundary is found.
   for (let at = 1; at < end; at += CHUNK) {
     const n = await source.readInto(buf.subarray(0, Math.min(buf.length, source.size - at)), at);
-    for (let i = indexOf(buf, n); i >= 0 && at + i < end; i = indexOf(buf, n, i + 1)) {
+    const view = buf.subarray(0, n);
+    for (let i = view.indexOf(SIGNATURE); i >= 0 && at + i < end; i = view.indexOf(SIGNATURE, i + 1)) {
       if (await configurationParses(source, at + i)) return at + i;
     }
   }
   return null;
-}
-
-function indexOf(buf: Uint8Array, n: number, from = 0): number {
-  for (let i = from; i + SIGNATURE.length <= n; i++) {
-    if (buf[i] !== SIGNATURE[0]) continue;
-    let j = 1;
-    while (j < SIGNATURE.length && buf[i + j] === SIGNATURE[j]) j++;
-    if (j === SIGNATURE.length) return i;
-  }
-  return -1;
 }
 
 async function configurationParses(source: FileSource, offset: number): Promise<boolean> {
