@@ -91,14 +91,14 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
   const total = f.blocks.reduce((s, b) => s + b.usedLength, 0);
   const present = f.blocks.reduce((s, b) => s + b.presentPages * b.pageSize, 0);
   line('ram', `${f.blocks.length} blocks, ${humanBytes(total)}, ${humanBytes(present)} in present pages`);
-  out.push(...table(head, rows, [false, true, true, true, true, true, true]).map((r) => `  ${r}`));
+  for (const r of table(head, rows, [false, true, true, true, true, true, true])) out.push(`  ${r}`);
   const counts = new Map<string, number>();
   for (const s of f.sections) counts.set(s.type, (counts.get(s.type) ?? 0) + 1);
   line('sections', [...counts].map(([t, n]) => `${n} ${t}`).join(', '));
   line('devices', `${f.devices.length} device sections${opts.devices || f.devices.length === 0 ? '' : ' (--devices lists them)'}`);
   if (opts.devices) {
     const drows = f.devices.map((d) => [e(d.idstr), String(d.instanceId), String(d.version), String(d.offset), String(d.length)]);
-    out.push(...table(['DEVICE', 'INSTANCE', 'VERSION', 'OFFSET', 'LENGTH'], drows, [false, true, true, true, true]).map((r) => `  ${r}`));
+    for (const r of table(['DEVICE', 'INSTANCE', 'VERSION', 'OFFSET', 'LENGTH'], drows, [false, true, true, true, true])) out.push(`  ${r}`);
   }
   line('vmdesc', f.vmdesc ? `${f.vmdesc.json.length} bytes of JSON at ${f.vmdesc.offset}` : '(none)');
   for (const n of f.notes) line('note', e(n));

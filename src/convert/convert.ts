@@ -9,6 +9,7 @@ import type { DirectIoMode } from '../io/direct-writer.js';
 import { FileSource } from '../io/file-source.js';
 import { PrefetchFileCursor } from '../io/prefetch-cursor.js';
 import { MigrationFile } from '../reader/migration-file.js';
+import { refuseSameFile } from '../writer/output-file.js';
 import { ByteSink, FileSink, WritableSink } from './byte-sink.js';
 import type { ProgressListener } from './progress.js';
 import { mappedRamToMappedRam, streamToMappedRam } from './to-mapped-ram.js';
@@ -52,6 +53,7 @@ export async function convertMigration(
     const s = await streamToMappedRam(new StreamCursor(input), output, opts);
     return { from: 'stream', to, bytes: s.size, direct: s.direct };
   }
+  if (typeof output === 'string') refuseSameFile(input, output);
   const { format, offset, size, source } = await detect(input);
   const to = opts.to ?? (format === 'stream' ? 'mapped-ram' : 'stream');
   if (format === 'stream') {
