@@ -61,17 +61,23 @@ export class OutputFile {
     // --force replaces a file, never a device, pipe or directory that happens to have the name.
     if (existing && !existing.isFile() && !existing.isSymbolicLink()) throw new UsageError(`${target} exists and is not a regular file`);
     const tmp = tempPathFor(target);
-    // Guest memory is private: 0600, as QEMU creates its migration files.
-    const h = await fsp.open(tmp, 'wx', 0o600).catch(async (e: NodeJS.ErrnoException) => {
-      // A leftover of this very PID (earlier attempt in the same process) is ours to replace.
-      if (e.code !== 'EEXIST') throw createFailure(e, target);
-      await fsp.rm(tmp, { force: true });
-      return fsp.open(tmp, 'wx', 0o600).catch((e2: NodeJS.ErrnoException) => {
-        throw createFailure(e2, target);
-      });
-    });
-    await h.close();
+    // Registered before it exists: a signal arriving while it is created still removes it.
     registerTemporary(tmp, target);
+    try {
+      // Guest memory is private: 0600, as QEMU creates its migration files.
+      const h = await fsp.open(tmp, 'wx', 0o600).catch(async (e: NodeJS.ErrnoException) => {
+        // A leftover of this very PID (earlier attempt in the same process) is ours to replace.
+        if (e.code !== 'EEXIST') throw createFailure(e, target);
+        await fsp.rm(tmp, { force: true });
+        return fsp.open(tmp, 'wx', 0o600).catch((e2: NodeJS.ErrnoException) => {
+          throw createFailure(e2, target);
+        });
+      });
+      await h.close();
+    } catch (e) {
+      forgetTemporary(tmp);
+      throw e;
+    }
     return new OutputFile(target, tmp, force);
   }
 
