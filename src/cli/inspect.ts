@@ -94,7 +94,7 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
   const total = f.blocks.reduce((s, b) => s + b.usedLength, 0);
   const present = f.blocks.reduce((s, b) => s + b.presentPages * b.pageSize, 0);
   line('ram', `${f.blocks.length} blocks, ${humanBytes(total)}, ${humanBytes(present)} in present pages`);
-  out.push(...table(head, rows, [false, true, true, true, true, true, true]).map((r) => `  ${r}`));
+  for (const r of table(head, rows, [false, true, true, true, true, true, true])) out.push(`  ${r}`);
   if (ignored.length) {
     line('ignored', `${ignored.map((b) => e(b.id)).join(', ')}: left out by x-ignore-shared, memory not in the file (the destination maps the shared backend)`);
   }
@@ -104,7 +104,7 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
   line('devices', `${f.devices.length} device sections${opts.devices || f.devices.length === 0 ? '' : ' (--devices lists them)'}`);
   if (opts.devices) {
     const drows = f.devices.map((d) => [e(d.idstr), String(d.instanceId), String(d.version), String(d.offset), String(d.length)]);
-    out.push(...table(['DEVICE', 'INSTANCE', 'VERSION', 'OFFSET', 'LENGTH'], drows, [false, true, true, true, true]).map((r) => `  ${r}`));
+    for (const r of table(['DEVICE', 'INSTANCE', 'VERSION', 'OFFSET', 'LENGTH'], drows, [false, true, true, true, true])) out.push(`  ${r}`);
   }
   line('vmdesc', f.vmdesc ? `${f.vmdesc.json.length} bytes of JSON at ${f.vmdesc.offset}` : '(none)');
   for (const n of f.notes) line('note', e(n));

@@ -10,6 +10,7 @@ import { FileSource } from '../io/file-source.js';
 import { PrefetchFileCursor } from '../io/prefetch-cursor.js';
 import { explainMissingMagic } from '../reader/find-stream.js';
 import { MigrationFile } from '../reader/migration-file.js';
+import { refuseSameFile } from '../writer/output-file.js';
 import { ByteSink, FileSink, WritableSink } from './byte-sink.js';
 import type { ProgressListener } from './progress.js';
 import { mappedRamToMappedRam, streamToMappedRam } from './to-mapped-ram.js';
@@ -58,6 +59,7 @@ export async function convertMigration(
     const s = await streamToMappedRam(new StreamCursor(input), output, opts);
     return { from: 'stream', to, bytes: s.size, direct: s.direct };
   }
+  if (typeof output === 'string') refuseSameFile(input, output);
   const { format, offset, size, source, ignoreShared } = await detect(input, opts.inputOffset);
   const to = opts.to ?? (format === 'stream' ? 'mapped-ram' : 'stream');
   if (format === 'stream') {

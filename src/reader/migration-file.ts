@@ -78,9 +78,9 @@ export class MigrationFile {
   get format(): 'mapped-ram' | 'stream' {
     return this.configuration?.capabilities?.includes(CAPABILITY_MAPPED_RAM) ? 'mapped-ram' : 'stream';
   }
-  /** Target page size: from the configuration, confirmed by the vmdesc when present. */
+  /** Target page size, from the configuration (what QEMU's loader enforces; the vmdesc only repeats it). */
   get pageSize(): number {
-    return this.vmdesc?.desc.page_size ?? targetPageSize(this.configuration);
+    return targetPageSize(this.configuration);
   }
   /** True when the walk reached the EOF record. */
   get complete(): boolean {
@@ -89,7 +89,7 @@ export class MigrationFile {
 
   block(id: string): RamBlock {
     const b = this.blocks.find((x) => x.id === id);
-    if (!b) throw new UsageError(`no RAM block ${JSON.stringify(id)} (blocks: ${this.blocks.map((x) => x.id).join(', ')})`);
+    if (!b) throw new UsageError(`no RAM block ${JSON.stringify(id)} (${blockList(this.blocks.map((x) => x.id))})`);
     return b;
   }
 
@@ -151,7 +151,7 @@ export class MigrationFile {
         }
         case 'ram-block':
           if (r.entry.mappedRam) {
-            checkMappedRamHeader(r.entry);
+            checkMappedRamHeader(r.entry, targetPageSize(this.configuration));
             this.blocks.push(await MappedRamBlock.load(this.source, r.entry));
           } else {
             const b = new StreamRamBlock(this.source, r.entry, targetPageSize(this.configuration));
@@ -197,15 +197,27 @@ export class MigrationFile {
   }
 }
 
-/** The walk hands on any header version and alignment; QEMU refuses these, and so does the reader. */
-function checkMappedRamHeader(entry: RamBlockEntry): void {
+/** "blocks: a, b, c, d, e and 1995 more": a few names, never thousands. */
+function blockList(ids: string[], shown = 5): string {
+  if (ids.length === 0) return 'the file has no RAM blocks';
+  const more = ids.length > shown ? ` and ${ids.length - shown} more` : '';
+  return `blocks: ${ids.slice(0, shown).map((x) => JSON.stringify(x)).join(', ')}${more}`;
+}
+
+/**
+ * The walk hands on any header version, page size and alignment; QEMU refuses these, and so does
+ * the reader. A header page size other than the target page size (E_PAGE_SIZE) makes QEMU read
+ * another number of bitmap bits than the block has pages, so it loads other contents: refused.
+ */
+function checkMappedRamHeader(entry: RamBlockEntry, tps: number): void {
   const h = entry.mappedRam!;
   if (hasNoAreas(h) && entry.mrAddr === null) {
     throw new FormatError(h.headerOffset + 12, `a bitmap and a page area for block ${JSON.stringify(entry.idstr)} (offsets 0/0 leave a block out only under x-ignore-shared, which the configuration does not list)`, 'bitmap offset 0 and pages offset 0');
   }
   if (h.version > MAPPED_RAM_HDR_VERSION) throw new FormatError(h.headerOffset, `mapped-ram header version ${MAPPED_RAM_HDR_VERSION}`, String(h.version));
+  if (h.pageSize !== tps) throw new FormatError(h.headerOffset + 4, `mapped-ram header page size ${tps}, the target page size (E_PAGE_SIZE)`, String(h.pageSize), 'page-size');
   if (!Number.isSafeInteger(h.bitmapOffset)) throw new FormatError(h.headerOffset + 12, 'bitmap offset below 2^53', 'a larger value');
-  if (h.pagesOffset % h.pageSize !== 0) throw new FormatError(h.headerOffset + 20, `pages offset aligned to the page size ${h.pageSize}`, hex(h.pagesOffset));
+  if (h.pagesOffset % tps !== 0) throw new FormatError(h.headerOffset + 20, `pages offset aligned to the page size ${tps}`, hex(h.pagesOffset));
 }
 
 async function readLibvirtHeader(source: FileSource): Promise<LibvirtHeader | null> {
