@@ -111,7 +111,8 @@ describe('reader on committed QEMU fixtures', () => {
 });
 
 describeQemu('reader on larger QEMU fixtures', () => {
-  for (const name of generated) it(name, async () => checkFixture(await getFixture(name)));
+  // A 256 MiB save is generated on first use (TCG, per QEMU generation): minutes on a loaded machine.
+  for (const name of generated) it(name, async () => checkFixture(await getFixture(name)), 300_000);
 });
 
 describe('reader edge cases', () => {
