@@ -1,22 +1,25 @@
 // One entry point for every direction: detects the input's format and picks the converter.
 import type { Writable } from 'node:stream';
 import { readRecords } from '../codec/records.js';
-import { decodeLibvirtFixed, isLibvirtMagic } from '../codec/libvirt.js';
-import { CAPABILITY_MAPPED_RAM, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
+import type { LibvirtHeader } from '../codec/libvirt.js';
+import { CAPABILITY_MAPPED_RAM } from '../format/constants.js';
 import { UsageError } from '../format/errors.js';
 import { FileCursor, StreamCursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
+import { decompressedChunks, isCompressedFormat } from '../io/decompress.js';
 import { FileSource } from '../io/file-source.js';
+import { readLibvirtHeader } from '../reader/input.js';
 import { PrefetchFileCursor } from '../io/prefetch-cursor.js';
 import { MigrationFile } from '../reader/migration-file.js';
 import { ByteSink, FileSink, WritableSink } from './byte-sink.js';
+import { libvirtOutputPrefix, outputOffset, type LibvirtSaveOptions } from './libvirt-save.js';
 import type { ProgressListener } from './progress.js';
 import { mappedRamToMappedRam, streamToMappedRam } from './to-mapped-ram.js';
 import { mappedRamToStream } from './to-stream.js';
 
 export type MigrationFormat = 'mapped-ram' | 'stream';
 
-export interface ConvertOptions {
+export interface ConvertOptions extends LibvirtSaveOptions {
   /** Output format; default: the other format of the input (a pipe input: mapped-ram). */
   to?: MigrationFormat;
   /** Offset of the QEMU stream in a mapped-ram output. */
@@ -52,13 +55,18 @@ export async function convertMigration(
     const s = await streamToMappedRam(new StreamCursor(input), output, opts);
     return { from: 'stream', to, bytes: s.size, direct: s.direct };
   }
-  const { format, offset, size, source } = await detect(input);
+  const { format, offset, size, source, libvirt } = await detect(input);
   const to = opts.to ?? (format === 'stream' ? 'mapped-ram' : 'stream');
   if (format === 'stream') {
     try {
       if (to === 'stream') throw new UsageError(`${input} is already a plain stream`);
       if (typeof output !== 'string') throw new UsageError('mapped-ram output must be a file (it is written out of order)');
-      const s = await streamToMappedRam(new PrefetchFileCursor(source, offset), output, { ...opts, inputSize: size });
+      const prefix = libvirtOutputPrefix(libvirt, to, opts);
+      const mr = { ...opts, prefix: prefix ?? undefined, offset: outputOffset(prefix, opts.offset) };
+      // A compressed save is read in one pass from its decompressor.
+      const compressed = libvirt && isCompressedFormat(libvirt.formatName);
+      const cursor = compressed ? new StreamCursor(decompressedChunks(input, offset, libvirt.formatName), offset) : new PrefetchFileCursor(source, offset);
+      const s = await streamToMappedRam(cursor, output, compressed ? mr : { ...mr, inputSize: size });
       return { from: format, to, bytes: s.size, direct: s.direct };
     } finally {
       await source.close();
@@ -68,12 +76,15 @@ export async function convertMigration(
   const file = await MigrationFile.open(input, { offset });
   try {
     if (!file.complete) throw new UsageError(`${input} is incomplete (${file.notes.join('; ') || 'no EOF record'})`);
+    const prefix = libvirtOutputPrefix(file.libvirt, to, opts);
     if (to === 'mapped-ram') {
       if (typeof output !== 'string') throw new UsageError('mapped-ram output must be a file (it is written out of order)');
-      const s = await mappedRamToMappedRam(file, output, opts);
+      const s = await mappedRamToMappedRam(file, output, { ...opts, prefix: prefix ?? undefined, offset: outputOffset(prefix, opts.offset) });
       return { from: format, to, bytes: s.size, direct: s.direct };
     }
-    const sink: ByteSink = typeof output === 'string' ? await FileSink.create(output, opts.force) : new WritableSink(output);
+    if (prefix && typeof output !== 'string') throw new UsageError('a libvirt save is written to a file (its header is marked complete last); add --drop-libvirt-header for a bare stream on stdout');
+    const sink: ByteSink = typeof output === 'string' ? await FileSink.create(output, opts.force, prefix?.seal) : new WritableSink(output);
+    if (prefix) await sink.write(prefix.bytes);
     const s = await mappedRamToStream(file, sink, opts);
     return { from: format, to, bytes: s.bytes, direct: null };
   } finally {
@@ -81,19 +92,19 @@ export async function convertMigration(
   }
 }
 
-/** Format of a migration file from its configuration record, past a libvirt header if any. */
-async function detect(path: string): Promise<{ format: MigrationFormat; offset: number; size: number; source: FileSource }> {
+/** Format of a migration file from its configuration record, past a libvirt header if any (a compressed save holds a stream). */
+async function detect(path: string): Promise<{ format: MigrationFormat; offset: number; size: number; source: FileSource; libvirt: LibvirtHeader | null }> {
   const source = await FileSource.open(path);
   try {
-    const head = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
-    await source.readInto(head, 0);
-    const offset = head.length >= 16 && isLibvirtMagic(head) ? decodeLibvirtFixed(head, source.size).dataOffset : 0;
+    const libvirt = await readLibvirtHeader(source);
+    const offset = libvirt?.dataOffset ?? 0;
+    if (libvirt && isCompressedFormat(libvirt.formatName)) return { format: 'stream', offset, size: source.size, source, libvirt };
     let format: MigrationFormat = 'stream';
     for await (const r of readRecords(new FileCursor(source, offset), { vmdesc: null })) {
       if (r.type === 'configuration') format = r.config.capabilities?.includes(CAPABILITY_MAPPED_RAM) ? 'mapped-ram' : 'stream';
       if (r.type !== 'header') break;
     }
-    return { format, offset, size: source.size, source };
+    return { format, offset, size: source.size, source, libvirt };
   } catch (e) {
     await source.close();
     throw e;
