@@ -6,7 +6,7 @@ import { CAPABILITY_MAPPED_RAM } from '../format/constants.js';
 import { UsageError } from '../format/errors.js';
 import { FileCursor, StreamCursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
-import { decompressedChunks, isCompressedFormat } from '../io/decompress.js';
+import { DecompressedStream, isCompressedFormat } from '../io/decompress.js';
 import { FileSource } from '../io/file-source.js';
 import { readLibvirtHeader } from '../reader/input.js';
 import { PrefetchFileCursor } from '../io/prefetch-cursor.js';
@@ -63,10 +63,11 @@ export async function convertMigration(
       if (typeof output !== 'string') throw new UsageError('mapped-ram output must be a file (it is written out of order)');
       const prefix = libvirtOutputPrefix(libvirt, to, opts);
       const mr = { ...opts, prefix: prefix ?? undefined, offset: outputOffset(prefix, opts.offset) };
-      // A compressed save is read in one pass from its decompressor.
-      const compressed = libvirt && isCompressedFormat(libvirt.formatName);
-      const cursor = compressed ? new StreamCursor(decompressedChunks(input, offset, libvirt.formatName), offset) : new PrefetchFileCursor(source, offset);
-      const s = await streamToMappedRam(cursor, output, compressed ? mr : { ...mr, inputSize: size });
+      if (libvirt && isCompressedFormat(libvirt.formatName)) {
+        const s = await fromCompressed(input, offset, libvirt.formatName, output, mr);
+        return { from: format, to, bytes: s.size, direct: s.direct };
+      }
+      const s = await streamToMappedRam(new PrefetchFileCursor(source, offset), output, { ...mr, inputSize: size });
       return { from: format, to, bytes: s.size, direct: s.direct };
     } finally {
       await source.close();
@@ -89,6 +90,18 @@ export async function convertMigration(
     return { from: format, to, bytes: s.bytes, direct: null };
   } finally {
     await file.close();
+  }
+}
+
+/** A compressed save, read in one pass from its decompressor; its error wins over what the garbage it produced looked like. */
+async function fromCompressed(input: string, offset: number, format: string, output: string, opts: Parameters<typeof streamToMappedRam>[2]) {
+  const stream = new DecompressedStream(input, offset, format);
+  try {
+    return await streamToMappedRam(new StreamCursor(stream, offset), output, opts);
+  } catch (e) {
+    throw (await stream.failure()) ?? e;
+  } finally {
+    stream.stop();
   }
 }
 

@@ -113,12 +113,40 @@ function skipBytes(fd: number, n: number): void {
  * One sequential pass over the decompressed bytes of `file` after `offset` (e.g. for a
  * StreamCursor). The iteration fails at its end when the program reported an error.
  */
-export async function* decompressedChunks(file: string, offset: number, format: string): AsyncGenerator<Uint8Array, void, undefined> {
-  const d = new Decompressor(decompressCommand(format), file, offset);
-  try {
-    for (let c = await d.next(); c; c = await d.next()) yield c;
-  } finally {
-    d.stop();
+export class DecompressedStream implements AsyncIterable<Uint8Array> {
+  private readonly d: Decompressor;
+  private ended = false;
+
+  constructor(file: string, offset: number, format: string) {
+    this.d = new Decompressor(decompressCommand(format), file, offset);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
+    try {
+      for (let c = await this.d.next(); c; c = await this.d.next()) yield c;
+    } finally {
+      this.ended = true;
+    }
+  }
+
+  /**
+   * After the reader failed: the decompressor's own error when it fails on the rest of the data
+   * (corrupt data reads as garbage before the program notices), else null.
+   */
+  async failure(): Promise<Error | null> {
+    try {
+      if (!this.ended) while (await this.d.next());
+      return null;
+    } catch (e) {
+      return e as Error;
+    } finally {
+      this.ended = true;
+    }
+  }
+
+  /** Stops the program if it still runs. */
+  stop(): void {
+    this.d.stop();
   }
 }
 
