@@ -71,7 +71,9 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
   const c = f.configuration;
   const out: string[] = [];
   const line = (k: string, v: string) => out.push(`${k.padEnd(13)}${v}`);
-  line('file', `${e(f.path)}  (${humanBytes(f.size)} apparent, ${humanBytes(f.allocated)} allocated)`);
+  // A compressed save's size is the header plus the decompressed stream (what the offsets count).
+  const compressed = f.libvirt && f.libvirt.format >= 1 && f.libvirt.format <= 5;
+  line('file', `${e(f.path)}  (${humanBytes(f.size)} ${compressed ? `with the ${e(f.libvirt!.formatName)} data decompressed` : 'apparent'}, ${humanBytes(f.allocated)} allocated)`);
   line('format', `${f.format}, QEMU stream version ${f.version}, at offset ${f.streamOffset}${f.complete ? '' : '  [INCOMPLETE: no EOF record]'}`);
   if (f.libvirt) {
     const l = f.libvirt;

@@ -12,7 +12,8 @@ import { readLibvirtHeader } from '../reader/input.js';
 import { PrefetchFileCursor } from '../io/prefetch-cursor.js';
 import { MigrationFile } from '../reader/migration-file.js';
 import { ByteSink, FileSink, WritableSink } from './byte-sink.js';
-import { libvirtOutputPrefix, outputOffset, type LibvirtSaveOptions } from './libvirt-save.js';
+import { copyDecompressed, libvirtOutputPrefix, outputOffset, type LibvirtSaveOptions } from './libvirt-save.js';
+import type { OutputPrefix } from '../writer/mapped-ram-writer.js';
 import type { ProgressListener } from './progress.js';
 import { mappedRamToMappedRam, streamToMappedRam } from './to-mapped-ram.js';
 import { mappedRamToStream } from './to-stream.js';
@@ -59,12 +60,14 @@ export async function convertMigration(
   const to = opts.to ?? (format === 'stream' ? 'mapped-ram' : 'stream');
   if (format === 'stream') {
     try {
+      const compressed = libvirt && isCompressedFormat(libvirt.formatName) ? libvirt.formatName : null;
+      if (to === 'stream' && compressed) return { from: format, to, bytes: await toRawSave(input, offset, compressed, output, libvirtOutputPrefix(libvirt, to, opts), opts), direct: null };
       if (to === 'stream') throw new UsageError(`${input} is already a plain stream`);
       if (typeof output !== 'string') throw new UsageError('mapped-ram output must be a file (it is written out of order)');
       const prefix = libvirtOutputPrefix(libvirt, to, opts);
       const mr = { ...opts, prefix: prefix ?? undefined, offset: outputOffset(prefix, opts.offset) };
-      if (libvirt && isCompressedFormat(libvirt.formatName)) {
-        const s = await fromCompressed(input, offset, libvirt.formatName, output, mr);
+      if (compressed) {
+        const s = await fromCompressed(input, offset, compressed, output, mr);
         return { from: format, to, bytes: s.size, direct: s.direct };
       }
       const s = await streamToMappedRam(new PrefetchFileCursor(source, offset), output, { ...mr, inputSize: size });
@@ -98,6 +101,21 @@ async function fromCompressed(input: string, offset: number, format: string, out
   const stream = new DecompressedStream(input, offset, format);
   try {
     return await streamToMappedRam(new StreamCursor(stream, offset), output, opts);
+  } catch (e) {
+    throw (await stream.failure()) ?? e;
+  } finally {
+    stream.stop();
+  }
+}
+
+/** A compressed save → the same save decompressed (raw, or bare with --drop-libvirt-header). */
+async function toRawSave(input: string, offset: number, format: string, output: string | Writable | NodeJS.WritableStream, prefix: OutputPrefix | null, opts: ConvertOptions): Promise<number> {
+  if (prefix && typeof output !== 'string') throw new UsageError('a libvirt save is written to a file (its header is marked complete last); add --drop-libvirt-header for a bare stream on stdout');
+  const stream = new DecompressedStream(input, offset, format);
+  try {
+    const sink: ByteSink = typeof output === 'string' ? await FileSink.create(output, opts.force, prefix?.seal) : new WritableSink(output);
+    if (prefix) await sink.write(prefix.bytes);
+    return (await copyDecompressed(stream, offset, sink)) + (prefix?.bytes.length ?? 0);
   } catch (e) {
     throw (await stream.failure()) ?? e;
   } finally {

@@ -65,7 +65,15 @@ describe('compressed libvirt saves', () => {
     const b = readLibvirtHeader(fs.readFileSync(out));
     expect(b).toEqual({ ...a, format: LibvirtFormat.sparse });
     expect((await verifyJson(out, '--digest')).report.digests).toEqual(reference);
-    for (const f of [img, out, file]) fs.rmSync(f);
+
+    // --to stream: the same save decompressed (format raw), QEMU's stream byte for byte.
+    const raw = path.join(dir, `vm.${program}.raw`);
+    const s = await runCli(['convert', file, raw, '--to', 'stream']);
+    expect(s.code, s.stderr).toBe(0);
+    const rawBytes = fs.readFileSync(raw);
+    expect(readLibvirtHeader(rawBytes)).toEqual({ ...a, format: LibvirtFormat.raw });
+    expect(rawBytes.subarray(92 + a.dataLen).equals(stream)).toBe(true);
+    for (const f of [img, out, raw, file]) fs.rmSync(f);
   });
 
   it('corrupt compressed data fails with one line and leaves no output, in every command', async () => {
@@ -78,7 +86,7 @@ describe('compressed libvirt saves', () => {
     const v = await verifyJson(file);
     expect(v.code).toBe(2);
     expect(v.report.errors.map((e: { code: string }) => e.code)).toEqual(['E_DECOMPRESS']);
-    for (const args of [['inspect', file], ['convert', file, path.join(dir, 'corrupt.out')], ['extract', file, '--block', 'mem', '-o', path.join(dir, 'corrupt.img')]]) {
+    for (const args of [['inspect', file], ['convert', file, path.join(dir, 'corrupt.out')], ['convert', file, path.join(dir, 'corrupt.out'), '--to', 'stream'], ['extract', file, '--block', 'mem', '-o', path.join(dir, 'corrupt.img')]]) {
       const r = await runCli(args);
       expect(r.code, args[0]).toBe(1);
       expect(r.stderr.trimEnd().split('\n'), args[0]).toHaveLength(1);
