@@ -5,14 +5,19 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { getFixture } from '../support/fixtures.js';
 import { buildLibvirtHeader, LibvirtFormat, readLibvirtHeader } from '../support/libvirt-header.js';
 import { makeTempDir } from '../support/qemu.js';
+import { libvirtOutputPrefix } from '../../src/convert/libvirt-save.js';
+import { MigrationFile } from '../../src/reader/migration-file.js';
+import { MappedRamWriter } from '../../src/writer/mapped-ram-writer.js';
+import { tempPathFor } from '../../src/writer/output-file.js';
 
 const COMPRESSORS = ['gzip', 'bzip2', 'xz', 'lzop', 'zstd'] as const;
 const dir = makeTempDir('mram-libvirt-save-');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 let stream: Buffer;
 let reference: Record<string, string>;
 let ramImage: Buffer;
@@ -174,5 +179,21 @@ describe('convert and the libvirt header', () => {
     // The same bytes as the header libvirt wrote: header, XML, zero padding up to the data.
     const at = 92 + a.dataLen;
     expect(fs.readFileSync(sparse).subarray(0, at).equals(fs.readFileSync(fx.file).subarray(0, at))).toBe(true);
+  });
+
+  it('the header is "LibvirtQemudPart" while the data is written and "LibvirtQemudSave" only after finish()', async () => {
+    const fx = await getFixture('libvirt-mr-32m');
+    const input = await MigrationFile.open(fx.file);
+    const prefix = libvirtOutputPrefix(input.libvirt, 'mapped-ram', {})!;
+    await input.close();
+    const out = path.join(dir, 'order.sparse');
+    const configuration = { machineType: 'pc-q35-10.0', targetPageBits: null, capabilities: null, uuid: null, subsectionOrder: [] };
+    const w = await MappedRamWriter.create(out, { prefix, offset: prefix.bytes.length, configuration, blocks: [{ id: 'mem', usedLength: 1 << 20 }] });
+    await w.writePages('mem', 3, new Uint8Array(4096).fill(7));
+    const magic = (f: string) => fs.readFileSync(f).subarray(0, 16).toString('latin1');
+    expect(magic(tempPathFor(out))).toBe('LibvirtQemudPart');
+    await w.finish();
+    expect(magic(out)).toBe('LibvirtQemudSave');
+    expect(readLibvirtHeader(fs.readFileSync(out)).format).toBe(LibvirtFormat.sparse);
   });
 });
