@@ -86,14 +86,25 @@ export async function convertMigration(
       const s = await mappedRamToMappedRam(file, output, { ...opts, prefix: prefix ?? undefined, offset: outputOffset(prefix, opts.offset) });
       return { from: format, to, bytes: s.size, direct: s.direct };
     }
-    if (prefix && typeof output !== 'string') throw new UsageError('a libvirt save is written to a file (its header is marked complete last); add --drop-libvirt-header for a bare stream on stdout');
-    const sink: ByteSink = typeof output === 'string' ? await FileSink.create(output, opts.force, prefix?.seal) : new WritableSink(output);
-    if (prefix) await sink.write(prefix.bytes);
-    const s = await mappedRamToStream(file, sink, opts);
+    const s = await mappedRamToStream(file, await streamSink(output, prefix, opts.force), opts);
     return { from: format, to, bytes: s.bytes, direct: null };
   } finally {
     await file.close();
   }
+}
+
+/** The output of a plain stream, starting with the libvirt header if one is kept (files only: it is sealed last). */
+async function streamSink(output: string | Writable | NodeJS.WritableStream, prefix: OutputPrefix | null, force?: boolean): Promise<ByteSink> {
+  if (typeof output !== 'string') {
+    if (prefix) throw new UsageError('a libvirt save is written to a file (its header is marked complete last); add --drop-libvirt-header for a bare stream on stdout');
+    return new WritableSink(output);
+  }
+  const sink = await FileSink.create(output, force, prefix?.seal);
+  if (prefix) await sink.write(prefix.bytes).catch(async (e) => {
+    await sink.abort();
+    throw e;
+  });
+  return sink;
 }
 
 /** A compressed save, read in one pass from its decompressor; its error wins over what the garbage it produced looked like. */
@@ -110,11 +121,9 @@ async function fromCompressed(input: string, offset: number, format: string, out
 
 /** A compressed save → the same save decompressed (raw, or bare with --drop-libvirt-header). */
 async function toRawSave(input: string, offset: number, format: string, output: string | Writable | NodeJS.WritableStream, prefix: OutputPrefix | null, opts: ConvertOptions): Promise<number> {
-  if (prefix && typeof output !== 'string') throw new UsageError('a libvirt save is written to a file (its header is marked complete last); add --drop-libvirt-header for a bare stream on stdout');
   const stream = new DecompressedStream(input, offset, format);
   try {
-    const sink: ByteSink = typeof output === 'string' ? await FileSink.create(output, opts.force, prefix?.seal) : new WritableSink(output);
-    if (prefix) await sink.write(prefix.bytes);
+    const sink = await streamSink(output, prefix, opts.force);
     return (await copyDecompressed(stream, offset, sink)) + (prefix?.bytes.length ?? 0);
   } catch (e) {
     throw (await stream.failure()) ?? e;
