@@ -88,7 +88,7 @@ export function libvirtSuite(gen: LibvirtGeneration): void {
       for (const file of Object.values(running)) expect(header(file).wasRunning).toBe(1);
     });
 
-    it('inspect reads every format; --xml prints exactly the stored XML', async () => {
+    it('inspect reads every format; --xml prints exactly the stored XML, which virsh define accepts', async () => {
       for (const [f, file] of Object.entries(paused)) {
         const r = await runCli(['inspect', '--json', file]);
         expect(r.code, `${f}: ${r.stderr}`).toBe(0);
@@ -101,6 +101,12 @@ export function libvirtSuite(gen: LibvirtGeneration): void {
         expect(x.stdout).toBe(header(file).xml);
         expect(x.stdout).toContain(`<name>${DOMAIN}</name>`);
       }
+      // Ready for virsh define, as piped from the command line.
+      const xml = path.join(dir, 'from-save.xml');
+      fs.writeFileSync(xml, (await runCli(['inspect', '--xml', paused['zstd']!])).stdout);
+      d.run(['define', xml]);
+      expect(d.run(['dumpxml', DOMAIN])).toContain(`<name>${DOMAIN}</name>`);
+      d.run(['undefine', DOMAIN]);
     });
 
     it('verify --digest: clean, and the same digests for the same paused guest in every format', async () => {

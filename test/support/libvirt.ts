@@ -1,6 +1,6 @@
 // A private libvirtd per test suite: libvirt 12 (QEMU 11) in the trixie chroot, libvirt 11 (QEMU 10)
-// on the host. Each runs in its own mount namespace with /run/libvirt, /var/lib/libvirt, … and
-// qemu.conf bind-mounted from a temporary directory, so nothing of the host's libvirt is touched;
+// on the host. Each runs in its own mount namespace with /run/libvirt, /var/lib/libvirt, the
+// persistent domain definitions (/etc/libvirt/qemu) and qemu.conf bind-mounted from a temporary directory, so nothing of the host's libvirt is touched;
 // virsh talks to it through the socket in that directory.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,9 +23,9 @@ namespaces = [ ]
 
 // Runs inside the private mount namespace: binds the daemon's state directories, then becomes libvirtd.
 const START = `b=$1
-for d in run lib cache log; do mkdir -p "$b/$d"; done
-mkdir -p /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt /etc/libvirt
-for m in run:/run/libvirt lib:/var/lib/libvirt cache:/var/cache/libvirt log:/var/log/libvirt; do
+for d in run lib cache log defs; do mkdir -p "$b/$d"; done
+mkdir -p /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt /etc/libvirt/qemu
+for m in run:/run/libvirt lib:/var/lib/libvirt cache:/var/cache/libvirt log:/var/log/libvirt defs:/etc/libvirt/qemu; do
   mount --bind "$b/\${m%%:*}" "\${m#*:}" || exit 1
 done
 touch /etc/libvirt/qemu.conf
