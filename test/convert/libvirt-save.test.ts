@@ -179,6 +179,12 @@ describe('convert and the libvirt header', () => {
     // The same bytes as the header libvirt wrote: header, XML, zero padding up to the data.
     const at = 92 + a.dataLen;
     expect(fs.readFileSync(sparse).subarray(0, at).equals(fs.readFileSync(fx.file).subarray(0, at))).toBe(true);
+    // A sparse save re-laid out (mapped-ram → mapped-ram) keeps its header too.
+    const relaid = path.join(dir, 'rt.relaid');
+    expect((await runCli(['convert', fx.file, relaid, '--to', 'mapped-ram'])).code).toBe(0);
+    expect(readLibvirtHeader(fs.readFileSync(relaid))).toEqual(a);
+    expect((await verifyJson(relaid, '--digest')).report.digests).toEqual(digest);
+    for (const f of [raw, sparse, relaid]) fs.rmSync(f);
   });
 
   it('the header is "LibvirtQemudPart" while the data is written and "LibvirtQemudSave" only after finish()', async () => {
