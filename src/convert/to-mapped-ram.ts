@@ -12,7 +12,7 @@ import type { MigrationFile } from '../reader/migration-file.js';
 import { MappedRamBlock } from '../reader/ram-block.js';
 import { rewriteVmdescConfiguration, withCapability } from '../writer/configuration.js';
 import type { RamBlockSpec } from '../writer/layout.js';
-import { MappedRamWriter, type WriteSummary } from '../writer/mapped-ram-writer.js';
+import { MappedRamWriter, type OutputPrefix, type WriteSummary } from '../writer/mapped-ram-writer.js';
 import { PageStager, type StagerOptions } from '../writer/page-stager.js';
 import { Arena } from '../kernel/arena.js';
 import { PREFETCH_BUFFER } from '../io/prefetch-cursor.js';
@@ -22,6 +22,8 @@ import { trailingWarning } from './to-stream.js';
 export interface ToMappedRamOptions {
   /** Offset of the QEMU stream in the output (`file:PATH,offset=N`). */
   offset?: number;
+  /** A header before the stream (`offset` bytes long), sealed last (a kept libvirt header). */
+  prefix?: OutputPrefix;
   directIo?: DirectIoMode;
   force?: boolean;
   onWarning?: (message: string) => void;
@@ -65,7 +67,7 @@ export async function streamToMappedRam(input: Cursor, outPath: string, opts: To
   return translate(records, outPath, { ...opts, stager: { ...opts.stager, arena } }, () => input.offset, opts.inputSize ?? null, null, sink);
 }
 
-/** Re-lays out a mapped-ram file: new offset, libvirt header dropped, zero pages rescanned, stale data dropped. */
+/** Re-lays out a mapped-ram file: new offset, zero pages rescanned, stale data dropped. */
 export async function mappedRamToMappedRam(file: MigrationFile, outPath: string, opts: ToMappedRamOptions = {}): Promise<WriteSummary> {
   let copied = 0;
   const copyPages = async (w: MappedRamWriter) => {
@@ -120,7 +122,7 @@ async function translate(
   let pendingBytes = 0;
   const progress = throttle(opts.onProgress);
   const open = async (pageSize: number) => {
-    writer ??= await MappedRamWriter.create(outPath, { offset: opts.offset, directIo: opts.directIo, force: opts.force, pageSize, onWarning: opts.onWarning, stager: opts.stager });
+    writer ??= await MappedRamWriter.create(outPath, { offset: opts.offset, prefix: opts.prefix, directIo: opts.directIo, force: opts.force, pageSize, onWarning: opts.onWarning, stager: opts.stager });
     sink.writer = writer;
     return writer;
   };

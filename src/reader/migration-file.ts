@@ -1,14 +1,15 @@
 // Opens a migration file and builds its map: wrapper, configuration, sections, RAM blocks, devices.
-import { CAPABILITY_MAPPED_RAM, LIBVIRT_HEADER_SIZE, MAPPED_RAM_HDR_VERSION } from '../format/constants.js';
+import { CAPABILITY_MAPPED_RAM, MAPPED_RAM_HDR_VERSION } from '../format/constants.js';
 import { FormatError, hex, UsageError } from '../format/errors.js';
-import { decodeLibvirtData, decodeLibvirtFixed, isLibvirtMagic, type LibvirtHeader } from '../codec/libvirt.js';
+import type { LibvirtHeader } from '../codec/libvirt.js';
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
 import { hasNoAreas, type RamBlockEntry } from '../codec/ram.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
 import { readVmdescAtEnd, type LocatedVmdesc } from '../codec/vmdesc.js';
 import { FileCursor } from '../io/cursor.js';
-import { FileSource } from '../io/file-source.js';
+import type { FileSource } from '../io/file-source.js';
 import { explainMissingMagic } from './find-stream.js';
+import { openInput, readLibvirtHeader } from './input.js';
 import { MappedRamBlock, StreamRamBlock, type RamBlock } from './ram-block.js';
 
 export type SectionType = 'header' | 'configuration' | 'start' | 'part' | 'end' | 'full' | 'command' | 'eof' | 'vmdesc' | 'trailing';
@@ -46,9 +47,6 @@ export interface OpenOptions {
    */
   offsetFlag?: string;
 }
-
-/** Longest libvirt XML/cookie area decoded (the header may reserve more for later edits). */
-const MAX_LIBVIRT_DATA = 16 << 20;
 
 export class MigrationFile {
   readonly blocks: RamBlock[] = [];
@@ -93,9 +91,9 @@ export class MigrationFile {
     return b;
   }
 
-  /** Opens a path, or an open descriptor (left open on close). */
+  /** Opens a path (a compressed libvirt save through its decompressor), or an open descriptor (left open on close). */
   static async open(file: string | number, opts: OpenOptions = {}): Promise<MigrationFile> {
-    const source = await FileSource.open(file);
+    const source = await openInput(file);
     let libvirt: LibvirtHeader | null = null;
     try {
       libvirt = await readLibvirtHeader(source);
@@ -218,14 +216,4 @@ function checkMappedRamHeader(entry: RamBlockEntry, tps: number): void {
   if (h.pageSize !== tps) throw new FormatError(h.headerOffset + 4, `mapped-ram header page size ${tps}, the target page size (E_PAGE_SIZE)`, String(h.pageSize), 'page-size');
   if (!Number.isSafeInteger(h.bitmapOffset)) throw new FormatError(h.headerOffset + 12, 'bitmap offset below 2^53', 'a larger value');
   if (h.pagesOffset % tps !== 0) throw new FormatError(h.headerOffset + 20, `pages offset aligned to the page size ${tps}`, hex(h.pagesOffset));
-}
-
-async function readLibvirtHeader(source: FileSource): Promise<LibvirtHeader | null> {
-  const fixed = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
-  await source.readInto(fixed, 0);
-  if (fixed.length < 16 || !isLibvirtMagic(fixed)) return null;
-  const h = decodeLibvirtFixed(fixed, source.size);
-  const data = new Uint8Array(Math.min(h.dataLen, MAX_LIBVIRT_DATA));
-  await source.readInto(data, LIBVIRT_HEADER_SIZE);
-  return { ...h, ...decodeLibvirtData(data, h.cookieOffset) };
 }

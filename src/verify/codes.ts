@@ -12,6 +12,7 @@ export const CHECK_CODES = {
   E_MAGIC: { severity: 'error', description: 'no "QEVM" magic at the stream offset: not a QEMU migration file (could not check)' },
   E_VERSION: { severity: 'error', description: 'stream version is not 3 (2 is obsolete and rejected by QEMU)' },
   E_LIBVIRT_HEADER: { severity: 'error', description: 'the libvirt save-image header cannot be decoded' },
+  E_DECOMPRESS: { severity: 'error', description: 'the compressed data of a libvirt save does not decompress (corrupt or cut short)' },
   E_LIBVIRT_INCOMPLETE: { severity: 'error', description: 'libvirt magic is "LibvirtQemudPart": the save never completed' },
   E_CONFIGURATION: { severity: 'error', description: 'the configuration section is missing or malformed' },
   E_CONFIG_MAPPED_RAM: { severity: 'error', description: 'the mapped-ram capability disagrees with the RAM blocks (or libvirt format) actually present' },

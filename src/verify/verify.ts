@@ -2,7 +2,8 @@
 import { CAPABILITY_MAPPED_RAM, LIBVIRT_FORMAT_SPARSE, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
 import { FormatError, UsageError } from '../format/errors.js';
 import { decodeLibvirtFixed, isLibvirtMagic } from '../codec/libvirt.js';
-import { FileSource } from '../io/file-source.js';
+import type { FileSource } from '../io/file-source.js';
+import { openInput } from '../reader/input.js';
 import type { RamBlock } from '../reader/ram-block.js';
 import { checkContent, type ContentOptions } from './content.js';
 import { Findings, type Finding } from './findings.js';
@@ -49,8 +50,13 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
   const findings = new Findings();
   let source: FileSource;
   try {
-    source = await FileSource.open(path);
+    source = await openInput(path);
   } catch (e) {
+    // A compressed save whose data does not decompress: a defect of the file, found.
+    if (e instanceof FormatError) {
+      findings.add('E_DECOMPRESS', e.offset, e.message);
+      return report(path, null, findings, {}, true, null);
+    }
     const err = e as NodeJS.ErrnoException;
     findings.add('E_OPEN', 0, err.message ?? String(e));
     return report(path, null, findings, {}, false, null);
