@@ -598,7 +598,7 @@ export interface LoadOptions {
   keep?: boolean;
   /** x-ignore-shared on the destination (give `ramPath`: the shared memory the source used). */
   ignoreShared?: boolean;
-  /** QEMU generation (default: the one in force) and machine type of the destination. */
+  /** QEMU generation (default: the one in force) and machine type of the destination (default: the file's). */
   generation?: QemuGeneration;
   machine?: string;
 }
@@ -612,10 +612,33 @@ export interface LoadResult {
   guest?: Guest;
 }
 
+/**
+ * The machine type a migration file's configuration record names ("pc-q35-10.0"), or undefined
+ * when the file has none there (a libvirt header without an offset, a garbled start).
+ */
+export function fileMachineType(file: string, offset = 0): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    const b = Buffer.alloc(13 + 255);
+    const n = fs.readSync(fd, b, 0, b.length, offset);
+    if (n < 13 || b.readUInt32BE(0) !== 0x5145564d || b[8] !== 0x07) return undefined;
+    const len = b.readUInt32BE(9);
+    return len > 0 && 13 + len <= n ? b.toString('latin1', 13, 13 + len) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
 export async function loadGuest(o: LoadOptions): Promise<LoadResult> {
   const uri = o.uri ?? fileUri(o.file ?? '', o.offset);
   if (!o.uri && !o.file) throw new Error('loadGuest: need file or uri');
-  const g = await startGuest({ memMiB: o.memMiB, ramPath: o.ramPath, incoming: true, generation: o.generation, machine: o.machine });
+  // The destination runs the machine type the file was saved with (QEMU refuses any other), so a
+  // file another generation wrote loads wherever that machine type exists.
+  const machine = o.machine ?? (o.file ? fileMachineType(o.file, o.offset) : undefined);
+  const g = await startGuest({ memMiB: o.memMiB, ramPath: o.ramPath, incoming: true, generation: o.generation, machine });
   let releaseExec = () => undefined as void;
   try {
     await configureMigration(g.qmp, { mappedRam: o.mappedRam, multifd: o.multifd, directIo: o.directIo, ignoreShared: o.ignoreShared });
