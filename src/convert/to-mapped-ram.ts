@@ -3,8 +3,8 @@
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
 import type { SectionHeader } from '../codec/section.js';
-import type { RamBlockEntry } from '../codec/ram.js';
-import { CAPABILITY_MAPPED_RAM, RAM_SECTION_IDSTR } from '../format/constants.js';
+import { isIgnoredEntry, type RamBlockEntry } from '../codec/ram.js';
+import { CAPABILITY_MAPPED_RAM, CAPABILITY_X_IGNORE_SHARED, RAM_SECTION_IDSTR } from '../format/constants.js';
 import { FormatError, UsageError } from '../format/errors.js';
 import type { Cursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
@@ -12,7 +12,7 @@ import type { MigrationFile } from '../reader/migration-file.js';
 import { MappedRamBlock } from '../reader/ram-block.js';
 import { rewriteVmdescConfiguration, withCapability } from '../writer/configuration.js';
 import type { RamBlockSpec } from '../writer/layout.js';
-import { MappedRamWriter, type WriteSummary } from '../writer/mapped-ram-writer.js';
+import { MappedRamWriter, type OutputPrefix, type WriteSummary } from '../writer/mapped-ram-writer.js';
 import { PageStager, type StagerOptions } from '../writer/page-stager.js';
 import { Arena } from '../kernel/arena.js';
 import { PREFETCH_BUFFER } from '../io/prefetch-cursor.js';
@@ -22,6 +22,8 @@ import { trailingWarning } from './to-stream.js';
 export interface ToMappedRamOptions {
   /** Offset of the QEMU stream in the output (`file:PATH,offset=N`). */
   offset?: number;
+  /** A header before the stream (`offset` bytes long), sealed last (a kept libvirt header). */
+  prefix?: OutputPrefix;
   directIo?: DirectIoMode;
   force?: boolean;
   onWarning?: (message: string) => void;
@@ -32,6 +34,12 @@ export interface ToMappedRamOptions {
    * takes the TypeScript walker's per-record path (the reference the fast path is tested against).
    */
   inPlace?: boolean;
+  /**
+   * Plain-stream input under x-ignore-shared: the blocks it leaves out (no page record), which get
+   * QEMU 11's 0/0 header. Only a file can say so before its end: a pipe input with x-ignore-shared
+   * is refused without this set.
+   */
+  ignoredBlocks?: ReadonlySet<string>;
 }
 
 /** Bytes read per chunk when copying a mapped-ram page area (a multiple of any page size). */
@@ -59,7 +67,7 @@ export async function streamToMappedRam(input: Cursor, outPath: string, opts: To
   return translate(records, outPath, { ...opts, stager: { ...opts.stager, arena } }, () => input.offset, opts.inputSize ?? null, null, sink);
 }
 
-/** Re-lays out a mapped-ram file: new offset, libvirt header dropped, zero pages rescanned, stale data dropped. */
+/** Re-lays out a mapped-ram file: new offset, zero pages rescanned, stale data dropped. */
 export async function mappedRamToMappedRam(file: MigrationFile, outPath: string, opts: ToMappedRamOptions = {}): Promise<WriteSummary> {
   let copied = 0;
   const copyPages = async (w: MappedRamWriter) => {
@@ -114,7 +122,7 @@ async function translate(
   let pendingBytes = 0;
   const progress = throttle(opts.onProgress);
   const open = async (pageSize: number) => {
-    writer ??= await MappedRamWriter.create(outPath, { offset: opts.offset, directIo: opts.directIo, force: opts.force, pageSize, onWarning: opts.onWarning, stager: opts.stager });
+    writer ??= await MappedRamWriter.create(outPath, { offset: opts.offset, prefix: opts.prefix, directIo: opts.directIo, force: opts.force, pageSize, onWarning: opts.onWarning, stager: opts.stager });
     sink.writer = writer;
     return writer;
   };
@@ -133,9 +141,15 @@ async function translate(
           config = r.config;
           // A mapped-ram stream read sequentially would skip its page areas: only files carry them.
           if (!copyPages && config.capabilities?.includes(CAPABILITY_MAPPED_RAM)) throw new UsageError('mapped-ram input must be a file, not a pipe');
+          // Which blocks x-ignore-shared left out shows only at the stream's end, after their headers.
+          if (!copyPages && !opts.ignoredBlocks && config.capabilities?.includes(CAPABILITY_X_IGNORE_SHARED)) {
+            throw new UsageError('an x-ignore-shared stream cannot be converted from a pipe (the blocks it leaves out are known only at its end): save it to a file first');
+          }
           await (await open(targetPageSize(config))).writeConfiguration(config);
           break;
         case 'command':
+          // QEMU refuses postcopy-ram with mapped-ram, and a 16-byte advise without it.
+          if (r.command.name === 'POSTCOPY_ADVISE' && r.command.data.length > 0) throw new UsageError('a stream saved with postcopy-ram cannot become mapped-ram (QEMU loads mapped-ram only with postcopy-ram off)');
           await w.writeCommand(r.command);
           break;
         case 'section':
@@ -156,7 +170,7 @@ async function translate(
           if (memTotal === 0) await startRam(w);
           break;
         case 'ram-block':
-          pending.push({ id: r.entry.idstr, usedLength: r.entry.usedLength, mrAddr: r.entry.mrAddr, pageSize: w.pageSize });
+          pending.push({ id: r.entry.idstr, usedLength: r.entry.usedLength, mrAddr: r.entry.mrAddr, pageSize: w.pageSize, ignored: isIgnoredEntry(r.entry) || (opts.ignoredBlocks?.has(r.entry.idstr) ?? false) });
           pendingBytes += r.entry.usedLength;
           if (pendingBytes === memTotal) await startRam(w);
           break;

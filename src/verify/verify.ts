@@ -2,11 +2,13 @@
 import { CAPABILITY_MAPPED_RAM, LIBVIRT_FORMAT_SPARSE, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
 import { FormatError, UsageError } from '../format/errors.js';
 import { decodeLibvirtFixed, isLibvirtMagic } from '../codec/libvirt.js';
-import { FileSource } from '../io/file-source.js';
+import type { FileSource } from '../io/file-source.js';
+import { openInput } from '../reader/input.js';
 import type { RamBlock } from '../reader/ram-block.js';
 import { checkContent, type ContentOptions } from './content.js';
 import { Findings, type Finding } from './findings.js';
 import { checkLayout } from './layout.js';
+import { findStreamStart, hasMagicAt } from '../reader/find-stream.js';
 import { withReaderArena } from '../reader/page-reader.js';
 import { walkStream } from './walk.js';
 
@@ -48,8 +50,13 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
   const findings = new Findings();
   let source: FileSource;
   try {
-    source = await FileSource.open(path);
+    source = await openInput(path);
   } catch (e) {
+    // A compressed save whose data does not decompress: a defect of the file, found.
+    if (e instanceof FormatError) {
+      findings.add('E_DECOMPRESS', e.offset, e.message);
+      return report(path, null, findings, {}, true, null);
+    }
     const err = e as NodeJS.ErrnoException;
     findings.add('E_OPEN', 0, err.message ?? String(e));
     return report(path, null, findings, {}, false, null);
@@ -76,6 +83,14 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
     } else if (streamOffset > 0) prefix = { start: 0, end: streamOffset, what: 'bytes before the stream offset' };
     if (streamOffset > source.size) throw new UsageError(`offset ${streamOffset} is beyond the end of the file (${source.size} bytes)`);
     if (!checked) return report(path, source, findings, {}, false, null, streamOffset);
+    // No magic at 0 and no libvirt header: name where a stream starts, if one does (file:PATH,offset=N).
+    if (opts.offset === undefined && libvirtFormat === null && prefix === null && !(await hasMagicAt(source, 0))) {
+      const at = await findStreamStart(source);
+      if (at !== null) {
+        findings.add('E_MAGIC', 0, `no QEMU migration magic "QEVM" at offset 0; a QEMU stream starts at offset ${at}: use --offset ${at}`);
+        return report(path, source, findings, {}, false, null, streamOffset);
+      }
+    }
 
     const map = await walkStream(source, streamOffset, findings);
     if (!map.isMigration) return report(path, source, findings, {}, false, null, streamOffset);
@@ -86,7 +101,8 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
     const mapped = await checkLayout(source, map, findings, prefix);
     let digests: Record<string, string> = {};
     if (!opts.quick) {
-      const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream ? [b.stream] : []));
+      // A block x-ignore-shared left out has no content in the file to check or digest.
+      const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream && !b.stream.ignored ? [b.stream] : []));
 
       // The bytes before the stream (offset=N prefix, libvirt header) hold disk blocks too.
       const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0) + (await nonZeroBlockBytes(source, streamOffset));
