@@ -48,7 +48,7 @@ export type MigrationRecord =
   | { type: 'section-footer'; offset: number; sectionOffset: number; header: SectionHeader }
   | { type: 'eof'; offset: number }
   | { type: 'vmdesc'; offset: number; length: number; vmdesc: LocatedVmdesc }
-  /** Bytes after the vmdesc (QEMU never writes any). */
+  /** Bytes after the stream (QEMU never writes any); counted up to 64 MiB, `more` when the input goes on. */
   | { type: 'trailing'; offset: number; length: number; more: boolean }
   /**
    * Parsing cannot go on without guessing: the walk ends here. `kind`: no vmdesc to size a FULL
