@@ -1,6 +1,7 @@
 // `mram inspect`: a one-screen summary of a migration file, or its whole map as JSON.
 import { parseArgs } from 'node:util';
 import { escapeControl } from '../format/escape.js';
+import { blockMapInput, occupancyBar } from '../map/map.js';
 import { MigrationFile } from '../reader/migration-file.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseSize, reportError, type CliIO } from './io.js';
 import { humanBytes, table } from './text.js';
@@ -63,7 +64,7 @@ export function inspectJson(f: MigrationFile): object {
   };
 }
 
-export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: boolean } = {}): string {
+export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: boolean; bars?: boolean } = {}): string {
   const e = escapeControl;
   const c = f.configuration;
   const out: string[] = [];
@@ -92,6 +93,7 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
   const present = f.blocks.reduce((s, b) => s + b.presentPages * b.pageSize, 0);
   line('ram', `${f.blocks.length} blocks, ${humanBytes(total)}, ${humanBytes(present)} in present pages`);
   out.push(...table(head, rows, [false, true, true, true, true, true, true]).map((r) => `  ${r}`));
+  if (opts.bars) out.push(...occupancyLines(f));
   const counts = new Map<string, number>();
   for (const s of f.sections) counts.set(s.type, (counts.get(s.type) ?? 0) + 1);
   line('sections', [...counts].map(([t, n]) => `${n} ${t}`).join(', '));
@@ -107,6 +109,15 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
   }
   return out.join('\n') + '\n';
 }
+
+/** One occupancy bar per block (terminals only: the table above stays the parseable part). */
+function occupancyLines(f: MigrationFile): string[] {
+  const names = f.blocks.map((b) => escapeControl(b.id));
+  const w = Math.min(24, Math.max(0, ...names.map((n) => n.length)));
+  return f.blocks.map((b, i) => `  ${names[i]!.slice(0, w).padEnd(w)} ▕${occupancyBar(blockMapInput(b), BAR_WIDTH)}▏`);
+}
+
+const BAR_WIDTH = 48;
 
 export async function inspect(args: string[], io: CliIO): Promise<number> {
   let parsed;
@@ -140,7 +151,7 @@ export async function inspect(args: string[], io: CliIO): Promise<number> {
   try {
     const offset = values.offset === undefined ? undefined : parseSize(values.offset, '--offset');
     file = await MigrationFile.open(path, { offset });
-    io.stdout.write(values.json ? JSON.stringify(inspectJson(file), null, 2) + '\n' : inspectText(file, values));
+    io.stdout.write(values.json ? JSON.stringify(inspectJson(file), null, 2) + '\n' : inspectText(file, { ...values, bars: io.stdout.isTTY === true }));
     if (file.complete) return EXIT_OK;
     // The map above is partial: say why on one line and fail, so scripts do not take it as whole.
     const why = file.notes[0] ?? 'no EOF record';
