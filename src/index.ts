@@ -12,6 +12,7 @@ export { FileCursor, StreamCursor, Cursor } from './io/cursor.js';
 export { FileSource } from './io/file-source.js';
 export { MigrationFile, type OpenOptions, type SectionInfo, type DeviceInfo, type SectionType } from './reader/migration-file.js';
 export { RamBlock, MappedRamBlock, StreamRamBlock } from './reader/ram-block.js';
+export { compareMigrationFiles, type CompareReport, type CompareOptions, type BlockComparison, type DeviceComparison } from './compare/compare.js';
 export { readBlockPages, readMappedPages, withReaderArena, type MappedPages, type PageChunk, type PageReaderOptions } from './reader/page-reader.js';
 export * from './kernel/index.js';
 export * from './writer/index.js';
