@@ -19,3 +19,4 @@ export * from './writer/index.js';
 export * from './convert/index.js';
 export * from './extract/index.js';
 export * from './verify/index.js';
+export * from './map/index.js';
