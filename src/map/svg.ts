@@ -59,7 +59,7 @@ export function renderSvg(bands: Band[], title: string): string {
     const pct = b.pages ? ((100 * b.presentPages) / b.pages).toFixed(1) : '0.0';
     const fill = b.ignored ? 'ignored: its RAM is not in the file' : `${pct}% present${b.resentPages ? `, ${b.resentPages} pages sent more than once` : ''}`;
     out.push(`<g><title>${escapeXml(b.id)}</title>`);
-    out.push(`<text x="${L.margin}" y="${y + 13}"><tspan font-weight="bold">${escapeXml(b.id)}</tspan>  ${humanBytes(b.usedLength)}, ${b.pages} pages, ${fill}</text>`);
+    out.push(`<text x="${L.margin}" y="${y + 13}"><tspan font-weight="bold">${escapeXml(b.id)}</tspan>  ${humanBytes(b.usedLength)}, ${b.pages} page${b.pages === 1 ? '' : 's'}, ${fill}</text>`);
     out.push(`<rect ${b.ignored ? 'fill="url(#ignored)"' : 'class="z"'} x="${L.margin}" y="${barY}" width="${L.barWidth}" height="${L.barHeight}"/>`);
     out.push(...rects(b.present, b.pages, barY, L.barHeight, 'p'));
     out.push(...rects(b.resent, b.pages, barY + L.barHeight, L.resentHeight, 'r'));
