@@ -68,6 +68,7 @@ function human(r: CompareReport, stat: boolean): string {
     if (b.lengthA === null) out.push(`block "${e(b.id)}" is only in B (${humanBytes(b.lengthB!)})`);
     else if (b.lengthB === null) out.push(`block "${e(b.id)}" is only in A (${humanBytes(b.lengthA)})`);
     else if (b.lengthA !== b.lengthB) out.push(`block "${e(b.id)}" has ${b.lengthA} bytes in A and ${b.lengthB} in B`);
+    if (b.ignored === 'a' || b.ignored === 'b') out.push(`block "${e(b.id)}" is ignored (x-ignore-shared) in ${b.ignored.toUpperCase()} only`);
   }
   for (const d of r.devices ?? []) if (d.status !== 'equal') out.push(`device "${e(d.idstr)}" instance ${d.instanceId}: ${d.status.replace(/-/g, ' ').replace(/ a$/, ' A').replace(/ b$/, ' B')}`);
   if (stat) {

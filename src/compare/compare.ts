@@ -3,9 +3,9 @@ import { UsageError } from '../format/errors.js';
 import type { Arena } from '../kernel/index.js';
 import type { MigrationFile, DeviceInfo } from '../reader/migration-file.js';
 import { withReaderArena } from '../reader/page-reader.js';
-import { presenceBitmap } from '../reader/presence.js';
+import { isIgnoredBlock, presenceBitmap } from '../reader/presence.js';
 import type { RamBlock } from '../reader/ram-block.js';
-import { PageSource } from './pages.js';
+import { PageSource, setSpan } from './pages.js';
 
 /** One RAM block id of either file and how its pages compare. */
 export interface BlockComparison {
@@ -26,6 +26,8 @@ export interface BlockComparison {
   firstDifference: number | null;
   /** False when the comparison stopped at an earlier difference before this block was read to its end. */
   complete: boolean;
+  /** x-ignore-shared: the block's RAM is in neither file ('both'), or in only one of them. */
+  ignored: 'a' | 'b' | 'both' | null;
 }
 
 /** A device section (idstr + instance) of either file. */
@@ -87,7 +89,14 @@ export async function compareMigrationFiles(a: MigrationFile, b: MigrationFile, 
           const stop = opts.stopAtFirst === true && report.firstDifference !== null;
           const c = emptyComparison(id, ba, bb);
           report.blocks.push(c);
-          if (!stop) {
+          const ia = ba !== undefined && isIgnoredBlock(ba);
+          const ib = bb !== undefined && isIgnoredBlock(bb);
+          c.ignored = ia && ib ? 'both' : ia ? 'a' : ib ? 'b' : null;
+          // An ignored block's RAM lives outside the file: nothing to read; ignored on one side only is a difference.
+          if (c.ignored) {
+            c.complete = true;
+            if (c.ignored !== 'both' && ba && bb) c.firstDifference = 0;
+          } else if (!stop) {
             const sa = ba && { source: srcA, block: ba, present: presenceBitmap(ba) };
             const sb = bb && { source: srcB, block: bb, present: presenceBitmap(bb) };
             await compareBlock(c, sa, sb, arena, { chunkBytes, depth, stopAtFirst: opts.stopAtFirst === true });
@@ -110,7 +119,7 @@ export async function compareMigrationFiles(a: MigrationFile, b: MigrationFile, 
 
 function emptyComparison(id: string, ba: RamBlock | undefined, bb: RamBlock | undefined): BlockComparison {
   const pageSize = (ba ?? bb)!.pageSize;
-  return { id, lengthA: ba?.usedLength ?? null, lengthB: bb?.usedLength ?? null, pageSize, equal: 0, differing: 0, onlyInA: 0, onlyInB: 0, firstDifference: null, complete: false };
+  return { id, lengthA: ba?.usedLength ?? null, lengthB: bb?.usedLength ?? null, pageSize, equal: 0, differing: 0, onlyInA: 0, onlyInB: 0, firstDifference: null, complete: false, ignored: null };
 }
 
 interface Window {
@@ -231,17 +240,8 @@ async function* readWindows(from: number, to: number, windowPages: number, sa: S
 function* windowStarts(from: number, to: number, windowPages: number, pa: Uint8Array | undefined, pb: Uint8Array | undefined): Generator<number> {
   for (let p0 = from; p0 < to; p0 += windowPages) {
     const end = Math.min(to, p0 + windowPages);
-    if (anySet(pa, p0, end) || anySet(pb, p0, end)) yield p0;
+    if ((pa && setSpan(pa, p0, end)) || (pb && setSpan(pb, p0, end))) yield p0;
   }
-}
-
-function anySet(bits: Uint8Array | undefined, from: number, to: number): boolean {
-  if (!bits) return false;
-  let p = from;
-  for (; p < to && p & 7; p++) if ((bits[p >>> 3]! >>> (p & 7)) & 1) return true;
-  for (; p + 8 <= to; p += 8) if (bits[p >>> 3] !== 0) return true;
-  for (; p < to; p++) if ((bits[p >>> 3]! >>> (p & 7)) & 1) return true;
-  return false;
 }
 
 /** Device sections matched by idstr and instance; payload bytes compared. */

@@ -119,9 +119,9 @@ describe('compare: blocks, lengths, counts and cost', () => {
     expect(r.identical).toBe(false);
     expect(r.firstDifference).toEqual({ block: 'x', offset: 4096 });
     expect(r.blocks).toEqual([
-      { id: 'x', lengthA: 6 * 4096, lengthB: 8 * 4096, pageSize: 4096, equal: 3, differing: 1, onlyInA: 1, onlyInB: 2, firstDifference: 4096, complete: true },
-      { id: 'onlyA', lengthA: 4 * 4096, lengthB: null, pageSize: 4096, equal: 0, differing: 0, onlyInA: 1, onlyInB: 0, firstDifference: 2 * 4096, complete: true },
-      { id: 'onlyB', lengthA: null, lengthB: 2 * 4096, pageSize: 4096, equal: 0, differing: 0, onlyInA: 0, onlyInB: 0, firstDifference: 0, complete: true },
+      { id: 'x', lengthA: 6 * 4096, lengthB: 8 * 4096, pageSize: 4096, equal: 3, differing: 1, onlyInA: 1, onlyInB: 2, firstDifference: 4096, complete: true, ignored: null },
+      { id: 'onlyA', lengthA: 4 * 4096, lengthB: null, pageSize: 4096, equal: 0, differing: 0, onlyInA: 1, onlyInB: 0, firstDifference: 2 * 4096, complete: true, ignored: null },
+      { id: 'onlyB', lengthA: null, lengthB: 2 * 4096, pageSize: 4096, equal: 0, differing: 0, onlyInA: 0, onlyInB: 0, firstDifference: 0, complete: true, ignored: null },
     ]);
     const stat = await runCli(['compare', '--stat', a, b]);
     expect(stat.code).toBe(1);
