@@ -4,16 +4,18 @@ import { compareMigrationFiles, type CompareReport } from '../compare/compare.js
 import { escapeControl } from '../format/escape.js';
 import { UsageError } from '../format/errors.js';
 import { MigrationFile } from '../reader/migration-file.js';
-import { reportError, type CliIO, type Command } from './io.js';
+import { parseSize, reportError, type CliIO, type Command } from './io.js';
 import { humanBytes, table } from './text.js';
 
-const HELP = `usage: mram compare A B [--stat] [--json] [--devices]
+const HELP = `usage: mram compare A B [--stat] [--json] [--devices] [--offset-a N] [--offset-b N]
 
 Compares the guest RAM of two migration files (mapped-ram, plain stream, libvirt
 saves; any combination). Blocks are matched by id; absent pages read as zeros.
   --stat       per-block counts of equal, differing, only-in-A and only-in-B pages
   --json       the whole report as JSON (implies reading every page, like --stat)
   --devices    also compare device state, section by section (idstr + instance)
+  --offset-a N, --offset-b N
+               A's / B's QEMU stream starts at byte N (like file:PATH,offset=N)
 Without --stat/--json the comparison stops at the first difference.
 Exit status (as qemu-img compare): 0 identical, 1 different, 2 error.
 `;
@@ -23,13 +25,20 @@ export const EXIT_DIFFERENT = 1;
 export const EXIT_ERROR = 2;
 
 export const compare: Command = async (args: string[], io: CliIO): Promise<number> => {
-  let values: { stat?: boolean; json?: boolean; devices?: boolean; help?: boolean };
+  let values: { stat?: boolean; json?: boolean; devices?: boolean; help?: boolean; 'offset-a'?: string; 'offset-b'?: string };
   let files: string[];
   try {
     const p = parseArgs({
       args,
       allowPositionals: true,
-      options: { stat: { type: 'boolean' }, json: { type: 'boolean' }, devices: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        stat: { type: 'boolean' },
+        json: { type: 'boolean' },
+        devices: { type: 'boolean' },
+        'offset-a': { type: 'string' },
+        'offset-b': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
     values = p.values;
     files = p.positionals;
@@ -45,9 +54,10 @@ export const compare: Command = async (args: string[], io: CliIO): Promise<numbe
   const opened: MigrationFile[] = [];
   let current = files[0]!;
   try {
-    for (const f of files) {
+    for (const [i, f] of files.entries()) {
       current = f;
-      opened.push(await MigrationFile.open(f));
+      const offset = values[i === 0 ? 'offset-a' : 'offset-b'];
+      opened.push(await MigrationFile.open(f, { offset: offset === undefined ? undefined : parseSize(offset, i === 0 ? '--offset-a' : '--offset-b') }));
     }
     current = '';
     const r = await compareMigrationFiles(opened[0]!, opened[1]!, { stopAtFirst: !values.stat && !values.json, devices: values.devices });

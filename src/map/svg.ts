@@ -15,6 +15,7 @@ export const SVG_LAYOUT = {
   legendHeight: 40,
 } as const;
 
+/** Paint of each class (present, zero/absent, re-sent, ignored) and of the text. */
 export const COLORS = { present: '#2563eb', zero: '#e5e7eb', resent: '#ea580c', ignored: '#9ca3af', ignoredStripe: '#4b5563', text: '#111827' } as const;
 
 /** Text safe inside XML character data and attributes; control characters shown as escapes. */

@@ -65,6 +65,14 @@ describe('compare: the same guest RAM in every encoding is identical', () => {
     }
   });
 
+  it('--offset-a/--offset-b: a save at an offset after a prefix compares equal to the same guest at 0', async () => {
+    const off = await getFixture('mr-off-32m');
+    expect((await runCli(['compare', off.file, mr.file])).code).toBe(2);
+    const r = await runCli(['compare', '--offset-a', String(off.meta.offset), off.file, mr.file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await runCli(['compare', '--offset-b', String(off.meta.offset), stream.file, off.file])).code).toBe(0);
+  });
+
   it('a live stream save equals QEMU RAM image at the end: the last record of a re-sent page wins', async () => {
     const f = await MigrationFile.open(streamLive.file);
     const mem = f.block('mem') as StreamRamBlock;
