@@ -114,7 +114,7 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
 function occupancyLines(f: MigrationFile): string[] {
   const names = f.blocks.map((b) => escapeControl(b.id));
   const w = Math.min(24, Math.max(0, ...names.map((n) => n.length)));
-  return f.blocks.map((b, i) => `  ${names[i]!.slice(0, w).padEnd(w)} ▕${occupancyBar(blockMapInput(b), BAR_WIDTH)}▏`);
+  return f.blocks.map((b, i) => `  ${names[i]!.slice(0, w).padEnd(w)} ▕${occupancyBar(blockMapInput(b, f.size), BAR_WIDTH)}▏`);
 }
 
 const BAR_WIDTH = 48;

@@ -70,6 +70,8 @@ interface Side {
 
 /** Compares two opened migration files; neither is modified. */
 export async function compareMigrationFiles(a: MigrationFile, b: MigrationFile, opts: CompareOptions = {}): Promise<CompareReport> {
+  // Pages after the point where a walk stopped are unknown: a partial map would compare as zeros.
+  for (const f of [a, b]) if (!f.complete) throw new UsageError(`${f.path}: incomplete (${f.notes[0] ?? 'no EOF record'}): its guest RAM is not all known`);
   const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK;
   const depth = opts.depth ?? DEFAULT_DEPTH;
   const ids = [...a.blocks.map((x) => x.id), ...b.blocks.filter((x) => !a.blocks.some((y) => y.id === x.id)).map((x) => x.id)];
@@ -97,8 +99,8 @@ export async function compareMigrationFiles(a: MigrationFile, b: MigrationFile, 
             c.complete = true;
             if (c.ignored !== 'both' && ba && bb) c.firstDifference = 0;
           } else if (!stop) {
-            const sa = ba && { source: srcA, block: ba, present: presenceBitmap(ba) };
-            const sb = bb && { source: srcB, block: bb, present: presenceBitmap(bb) };
+            const sa = ba && { source: srcA, block: ba, present: presenceBitmap(ba, a.size) };
+            const sb = bb && { source: srcB, block: bb, present: presenceBitmap(bb, b.size) };
             await compareBlock(c, sa, sb, arena, { chunkBytes, depth, stopAtFirst: opts.stopAtFirst === true });
           }
           if (c.lengthA !== c.lengthB) c.firstDifference ??= Math.min(c.lengthA ?? 0, c.lengthB ?? 0);

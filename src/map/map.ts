@@ -6,8 +6,8 @@ import type { RamBlock } from '../reader/ram-block.js';
 import { LEVELS, bandGeometry, segments, type BlockMapInput } from './geometry.js';
 import { SVG_LAYOUT, renderSvg } from './svg.js';
 
-/** What the picture needs of a block: its presence and resend bitmaps, or that it is ignored. */
-export function blockMapInput(block: RamBlock): BlockMapInput {
+/** What the picture needs of a block of a file of `fileSize` bytes: its presence and resend bitmaps, or that it is ignored. */
+export function blockMapInput(block: RamBlock, fileSize: number): BlockMapInput {
   const ignored = isIgnoredBlock(block);
   return {
     id: block.id,
@@ -15,14 +15,14 @@ export function blockMapInput(block: RamBlock): BlockMapInput {
     pageSize: block.pageSize,
     pages: block.pages,
     ignored,
-    present: ignored ? null : presenceBitmap(block),
-    resent: ignored ? null : resentBitmap(block),
+    present: ignored ? null : presenceBitmap(block, fileSize),
+    resent: ignored ? null : resentBitmap(block, fileSize),
   };
 }
 
 /** The SVG of `mram map`: one band per RAM block of the file. */
 export function ramMapSvg(file: MigrationFile): string {
-  const bands = file.blocks.map((b) => bandGeometry(blockMapInput(b), SVG_LAYOUT.barWidth));
+  const bands = file.blocks.map((b) => bandGeometry(blockMapInput(b, file.size), SVG_LAYOUT.barWidth));
   return renderSvg(bands, `${escapeControl(file.path)} (${file.format})`);
 }
 
@@ -37,5 +37,5 @@ export function occupancyBar(b: BlockMapInput, width: number): string {
     const cells = Math.round(((s.start + s.count) * width) / b.pages) - Math.round((s.start * width) / b.pages);
     out += BAR_CHARS[Math.round((s.level * 8) / LEVELS)]!.repeat(cells);
   }
-  return out;
+  return out.padEnd(width);
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import fs, { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -203,5 +203,20 @@ describe('compare: exit codes (0 identical, 1 different, 2 error)', () => {
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
     expect(runBin(['compare', junk, SAMPLE]).stderr).toMatch(/junk\.bin: at offset 0 /);
+    // A stream cut short: its pages after the cut are unknown, so nothing is claimed about them.
+    const stream = await getFixture('stream-32m');
+    const cut = path.join(tmp, 'cut.mig');
+    fs.copyFileSync(stream.file, cut);
+    const f = await MigrationFile.open(stream.file);
+    const boundary = f.sections.find((x) => x.type === 'full')!.offset;
+    await f.close();
+    for (const size of [boundary, boundary - 1000]) {
+      fs.truncateSync(cut, size);
+      const r = runBin(['compare', cut, stream.file]);
+      expect(r.code).toBe(2);
+      // Cut at a record boundary or inside a record: either way no partial comparison is claimed.
+      expect(r.stderr).toMatch(/^mram compare: .*cut\.mig: (incomplete \(|at offset \d+ )/);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
   });
 });
