@@ -57,6 +57,8 @@ export interface CompareOptions {
   chunkBytes?: number;
   /** Windows in flight (default 4; each has a read per file). */
   depth?: number;
+  /** Called after each window read with the guest bytes compared so far and the total of all blocks. */
+  progress?: (done: number, total: number) => void;
 }
 
 const DEFAULT_CHUNK = 4 << 20;
@@ -80,6 +82,8 @@ export async function compareMigrationFiles(a: MigrationFile, b: MigrationFile, 
     await srcA.close();
     throw e;
   });
+  const total = ids.reduce((n, id) => n + Math.max(a.blocks.find((x) => x.id === id)?.usedLength ?? 0, b.blocks.find((x) => x.id === id)?.usedLength ?? 0), 0);
+  let base = 0;
   const report: CompareReport = { identical: true, firstDifference: null, blocks: [], devices: null, bytesRead: { a: 0, b: 0 } };
   try {
     await withReaderArena(
@@ -101,8 +105,10 @@ export async function compareMigrationFiles(a: MigrationFile, b: MigrationFile, 
           } else if (!stop) {
             const sa = ba && { source: srcA, block: ba, present: presenceBitmap(ba, a.size) };
             const sb = bb && { source: srcB, block: bb, present: presenceBitmap(bb, b.size) };
-            await compareBlock(c, sa, sb, arena, { chunkBytes, depth, stopAtFirst: opts.stopAtFirst === true });
+            const progress = opts.progress && ((done: number) => opts.progress!(base + done, total));
+            await compareBlock(c, sa, sb, arena, { chunkBytes, depth, stopAtFirst: opts.stopAtFirst === true, progress });
           }
+          base += Math.max(c.lengthA ?? 0, c.lengthB ?? 0);
           if (c.lengthA !== c.lengthB) c.firstDifference ??= Math.min(c.lengthA ?? 0, c.lengthB ?? 0);
           if (c.firstDifference !== null && report.firstDifference === null) report.firstDifference = { block: id, offset: c.firstDifference };
         }
@@ -132,7 +138,13 @@ interface Window {
 }
 
 /** Pages [0, common) in both blocks, then the longer block's tail against nothing. */
-async function compareBlock(c: BlockComparison, sa: Side | undefined, sb: Side | undefined, arena: Arena, o: { chunkBytes: number; depth: number; stopAtFirst: boolean }): Promise<void> {
+async function compareBlock(
+  c: BlockComparison,
+  sa: Side | undefined,
+  sb: Side | undefined,
+  arena: Arena,
+  o: { chunkBytes: number; depth: number; stopAtFirst: boolean; progress?: (done: number) => void },
+): Promise<void> {
   const ps = c.pageSize;
   const pagesA = sa?.block.pages ?? 0;
   const pagesB = sb?.block.pages ?? 0;
@@ -153,6 +165,7 @@ async function compareBlock(c: BlockComparison, sa: Side | undefined, sb: Side |
       for await (const w of readWindows(from, to, windowPages, x, y, arena, o.depth)) {
         const d = classify(c, w, ps, scanA.view, scanB.view, arena);
         diffs += d;
+        o.progress?.((w.p0 + w.n) * ps);
         if (d && o.stopAtFirst) {
           covered = w.p0 + w.n;
           break;
