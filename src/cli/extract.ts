@@ -14,6 +14,8 @@ Writes the raw guest RAM image of RAM blocks (mapped-ram or plain stream files).
                      [A-Za-z0-9_@+-.] as %XX, plus ".ram" (e.g. %2From@etc%2Facpi%2Ftables.ram)
   --force            overwrite existing files
 Files are sparse: absent and all-zero pages are left as holes.
+A block that x-ignore-shared left out has no memory in the file: --block refuses it
+(exit 1), --all skips it with a note.
 `;
 
 interface ExtractArgs {
@@ -66,6 +68,9 @@ export const extract: Command = async (args: string[], io: CliIO): Promise<numbe
   try {
     file = await MigrationFile.open(o.file, { offset: o.offset });
     if (o.all !== undefined) {
+      for (const b of file.blocks.filter((x) => x.ignored)) {
+        io.stderr.write(`${escapeControl(b.id)}: skipped, left out by x-ignore-shared (its memory is not in the file)\n`);
+      }
       for (const r of await extractAll(file, o.all, { force: o.force })) {
         io.stderr.write(`${escapeControl(r.block)} -> ${escapeControl(r.path)} (${r.length} bytes, ${r.written} written)\n`);
       }

@@ -3,7 +3,7 @@ import { UsageError } from '../format/errors.js';
 import type { Arena } from '../kernel/index.js';
 import type { MigrationFile, DeviceInfo } from '../reader/migration-file.js';
 import { withReaderArena } from '../reader/page-reader.js';
-import { isIgnoredBlock, presenceBitmap } from '../reader/presence.js';
+import { presenceBitmap } from '../reader/presence.js';
 import type { RamBlock } from '../reader/ram-block.js';
 import { PageSource, setSpan } from './pages.js';
 
@@ -95,8 +95,8 @@ export async function compareMigrationFiles(a: MigrationFile, b: MigrationFile, 
           const stop = opts.stopAtFirst === true && report.firstDifference !== null;
           const c = emptyComparison(id, ba, bb);
           report.blocks.push(c);
-          const ia = ba !== undefined && isIgnoredBlock(ba);
-          const ib = bb !== undefined && isIgnoredBlock(bb);
+          const ia = ba !== undefined && ba.ignored;
+          const ib = bb !== undefined && bb.ignored;
           c.ignored = ia && ib ? 'both' : ia ? 'a' : ib ? 'b' : null;
           // An ignored block's RAM lives outside the file: nothing to read; ignored on one side only is a difference.
           if (c.ignored) {

@@ -1,14 +1,14 @@
 // A migration file's RAM as a picture: bitmaps from the reader, then the pure geometry and renderers.
 import { escapeControl } from '../format/escape.js';
 import type { MigrationFile } from '../reader/migration-file.js';
-import { isIgnoredBlock, presenceBitmap, resentBitmap } from '../reader/presence.js';
+import { presenceBitmap, resentBitmap } from '../reader/presence.js';
 import type { RamBlock } from '../reader/ram-block.js';
 import { LEVELS, bandGeometry, segments, type BlockMapInput } from './geometry.js';
 import { SVG_LAYOUT, renderSvg } from './svg.js';
 
 /** What the picture needs of a block of a file of `fileSize` bytes: its presence and resend bitmaps, or that it is ignored. */
 export function blockMapInput(block: RamBlock, fileSize: number): BlockMapInput {
-  const ignored = isIgnoredBlock(block);
+  const ignored = block.ignored;
   return {
     id: block.id,
     usedLength: block.usedLength,

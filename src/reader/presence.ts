@@ -28,17 +28,6 @@ function newBitmap(block: RamBlock, fileSize: number): Uint8Array {
   return new Uint8Array(bytes);
 }
 
-/**
- * Whether the block is ignored (x-ignore-shared: its RAM is not in the file). Uses the reader's
- * `ignored` property where the reader has one; a mapped-ram block with bitmap and pages offsets both 0 otherwise.
- */
-export function isIgnoredBlock(block: RamBlock): boolean {
-  const flag = (block as { ignored?: unknown }).ignored;
-  if (typeof flag === 'boolean') return flag;
-  const m = block.entry.mappedRam;
-  return m !== null && m !== undefined && m.bitmapOffset === 0 && m.pagesOffset === 0;
-}
-
 /** Sets bits [start, start+count) of a bitmap, whole bytes where it can. */
 export function setBits(bits: Uint8Array, start: number, count: number): void {
   let p = start;
