@@ -8,13 +8,17 @@ import type { DirectIoMode } from '../io/direct-writer.js';
 import { EXIT_OK, EXIT_USAGE, parseSize, reportError, type CliIO, type Command } from './io.js';
 
 const HELP = `usage: mram convert IN OUT [--to mapped-ram|stream] [--input-offset N] [--offset N]
-                    [--direct-io auto|on|off] [--force]
+                    [--direct-io auto|on|off] [--force] [--drop-libvirt-header] [--allow-incomplete]
 
 Converts a QEMU migration file between the plain stream format and mapped-ram, or re-lays
-out a mapped-ram file (new offset, libvirt header dropped, zero pages rescanned).
+out a mapped-ram file (new offset, zero pages rescanned).
 IN may be - (stdin, a plain stream, e.g. from migrate "exec:mram convert - OUT");
 OUT may be - (stdout) for --to stream. The output is written under a temporary name
 beside OUT and renamed when complete.
+A libvirt save (virsh save, any --image-format) converts to a libvirt save that virsh
+restore accepts: header, domain XML, cookie and was_running kept, format set to sparse
+(mapped-ram) or raw (stream), marked complete only once the data is durable.
+An incomplete save ("LibvirtQemudPart") is refused with exit 1.
 
   --to FORMAT       mapped-ram or stream; default: the other format of IN (stdin: mapped-ram)
   --input-offset N  the QEMU stream of IN starts at byte N (a save made with file:IN,offset=N);
@@ -25,6 +29,8 @@ beside OUT and renamed when complete.
                     N bytes, as with QEMU
   --direct-io MODE  page writes with O_DIRECT: auto (fall back with a warning), on, off
   --force           overwrite OUT if it exists
+  --drop-libvirt-header  write a bare QEMU file without IN's libvirt header
+  --allow-incomplete     convert an incomplete libvirt save anyway (OUT stays marked incomplete)
 `;
 
 export const convert: Command = async (args: string[], io: CliIO): Promise<number> => {
@@ -40,6 +46,8 @@ export const convert: Command = async (args: string[], io: CliIO): Promise<numbe
         'input-offset': { type: 'string' },
         'direct-io': { type: 'string', default: 'auto' },
         force: { type: 'boolean', default: false },
+        'drop-libvirt-header': { type: 'boolean', default: false },
+        'allow-incomplete': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -68,6 +76,8 @@ export const convert: Command = async (args: string[], io: CliIO): Promise<numbe
       inputOffset,
       directIo: directIo as DirectIoMode,
       force: values.force,
+      dropLibvirtHeader: values['drop-libvirt-header'],
+      allowIncomplete: values['allow-incomplete'],
       onWarning: (m) => io.stderr.write(`mram convert: warning: ${escapeControl(m)}\n`),
       onProgress: showProgress ? (p) => io.stderr.write(`\r${progressLine(p, Date.now() - started)}\x1b[K`) : undefined,
     });

@@ -1,5 +1,5 @@
 // `mram extract FILE --block ID -o OUT | --all DIR [--offset N] [--force]`: raw RAM images, sparse.
-import { UsageError } from '../format/errors.js';
+import { FormatError, UsageError } from '../format/errors.js';
 import { escapeControl } from '../format/escape.js';
 import { extractAll, extractBlock, extractToStream } from '../extract/index.js';
 import { MigrationFile } from '../reader/migration-file.js';
@@ -81,7 +81,8 @@ export const extract: Command = async (args: string[], io: CliIO): Promise<numbe
     }
     return EXIT_OK;
   } catch (e) {
-    return reportError(io, 'extract', e, o.file);
+    // Only format errors are about the input; write errors name their file themselves.
+    return reportError(io, 'extract', e, e instanceof FormatError ? o.file : undefined);
   } finally {
     await file?.close();
   }
