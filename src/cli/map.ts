@@ -1,12 +1,11 @@
 // `mram map FILE -o OUT.svg [--offset N] [--force]`: a picture of every RAM block's pages.
-import fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { escapeControl } from '../format/escape.js';
 import { UsageError } from '../format/errors.js';
 import { ramMapSvg } from '../map/map.js';
 import { MigrationFile } from '../reader/migration-file.js';
-import { OutputFile } from '../writer/output-file.js';
+import { OutputFile, refuseSameFile } from '../writer/output-file.js';
 import { EXIT_OK, EXIT_USAGE, parseSize, reportError, type CliIO, type Command } from './io.js';
 
 const HELP = `usage: mram map FILE -o OUT.svg [--offset N] [--force]
@@ -55,9 +54,7 @@ export const map: Command = async (args: string[], io: CliIO): Promise<number> =
 
 /** Written beside the target and renamed: OUT appears only when complete; never over the input. */
 async function writeWhole(out: string, text: string, input: string, force: boolean): Promise<void> {
-  const a = fs.statSync(input);
-  const b = fs.statSync(out, { throwIfNoEntry: false });
-  if (b && a.dev === b.dev && a.ino === b.ino) throw new UsageError(`${out} is the input file`);
+  refuseSameFile(input, out);
   const o = await OutputFile.create(out, force);
   try {
     await fsp.writeFile(o.tempPath, text);
