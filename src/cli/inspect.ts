@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { escapeControl } from '../format/escape.js';
 import { FileSource } from '../io/file-source.js';
+import { blockMapInput, occupancyBar } from '../map/map.js';
 import { readLibvirtHeader } from '../reader/input.js';
 import { MigrationFile } from '../reader/migration-file.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseSize, reportError, type CliIO } from './io.js';
@@ -68,7 +69,7 @@ export function inspectJson(f: MigrationFile): object {
   };
 }
 
-export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: boolean } = {}): string {
+export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: boolean; bars?: boolean } = {}): string {
   const e = escapeControl;
   const c = f.configuration;
   const out: string[] = [];
@@ -100,6 +101,7 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
   const present = f.blocks.reduce((s, b) => s + b.presentPages * b.pageSize, 0);
   line('ram', `${f.blocks.length} blocks, ${humanBytes(total)}, ${humanBytes(present)} in present pages`);
   for (const r of table(head, rows, [false, true, true, true, true, true, true])) out.push(`  ${r}`);
+  if (opts.bars) out.push(...occupancyLines(f));
   if (ignored.length) {
     line('ignored', `${ignored.map((b) => e(b.id)).join(', ')}: left out by x-ignore-shared, memory not in the file (the destination maps the shared backend)`);
   }
@@ -115,6 +117,15 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
   for (const n of f.notes) line('note', e(n));
   return out.join('\n') + '\n';
 }
+
+/** One occupancy bar per block (terminals only: the table above stays the parseable part). */
+function occupancyLines(f: MigrationFile): string[] {
+  const names = f.blocks.map((b) => escapeControl(b.id));
+  const w = Math.min(24, Math.max(0, ...names.map((n) => n.length)));
+  return f.blocks.map((b, i) => `  ${names[i]!.slice(0, w).padEnd(w)} ▕${occupancyBar(blockMapInput(b, f.size), BAR_WIDTH)}▏`);
+}
+
+const BAR_WIDTH = 48;
 
 export async function inspect(args: string[], io: CliIO): Promise<number> {
   let parsed;
@@ -149,7 +160,7 @@ export async function inspect(args: string[], io: CliIO): Promise<number> {
   try {
     const offset = values.offset === undefined ? undefined : parseSize(values.offset, '--offset');
     file = await MigrationFile.open(path, { offset });
-    io.stdout.write(values.json ? JSON.stringify(inspectJson(file), null, 2) + '\n' : inspectText(file, values));
+    io.stdout.write(values.json ? JSON.stringify(inspectJson(file), null, 2) + '\n' : inspectText(file, { ...values, bars: io.stdout.isTTY === true }));
     if (file.complete) return EXIT_OK;
     // The map above is partial: say why on one line and fail, so scripts do not take it as whole.
     const why = file.notes[0] ?? 'no EOF record';

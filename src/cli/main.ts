@@ -6,6 +6,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   inspect: { summary: 'show the structure of a migration file', load: async () => (await import('./inspect.js')).inspect },
   verify: { summary: 'check a migration file for defects', load: async () => (await import('./verify.js')).verify },
   convert: { summary: 'convert between plain streams and mapped-ram', load: async () => (await import('./convert.js')).convert },
+  compare: { summary: 'compare the guest RAM of two files (exit 0 same, 1 different)', load: async () => (await import('./compare.js')).compare },
+  map: { summary: 'draw every RAM block\'s pages as an SVG picture', load: async () => (await import('./map.js')).map },
   extract: { summary: 'write raw RAM images of RAM blocks', load: async () => (await import('./extract.js')).extract },
 };
 

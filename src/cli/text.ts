@@ -1,15 +1,6 @@
 // Plain-text formatting for terminal output.
 
-export function humanBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[u]}`;
-}
+export { humanBytes } from '../format/units.js';
 
 /** Left/right-aligned columns; `right[i]` aligns column i to the right. */
 export function table(head: string[], rows: string[][], right: boolean[]): string[] {

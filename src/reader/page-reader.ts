@@ -35,7 +35,8 @@ export interface PageReaderOptions {
   direct?: boolean;
 }
 
-const DIRECT_ALIGN = 4096;
+/** Alignment O_DIRECT needs for file offsets, lengths and buffer addresses. */
+export const DIRECT_ALIGN = 4096;
 const DEFAULT_CHUNK = 4 << 20;
 const DEFAULT_DEPTH = 4;
 
@@ -84,7 +85,7 @@ function slots(arena: Arena, depth: number, chunkBytes: number, chunkPages: numb
 }
 
 /** Opens for O_DIRECT when asked and possible, else buffered; reports which one it got. */
-async function openForRead(path: string, direct: boolean): Promise<{ fh: fsp.FileHandle; direct: boolean }> {
+export async function openForRead(path: string, direct: boolean): Promise<{ fh: fsp.FileHandle; direct: boolean }> {
   if (direct && fsc.O_DIRECT !== undefined) {
     try {
       return { fh: await fsp.open(path, fsc.O_RDONLY | fsc.O_DIRECT), direct: true };
@@ -96,7 +97,7 @@ async function openForRead(path: string, direct: boolean): Promise<{ fh: fsp.Fil
 }
 
 /** Reads up to `len` bytes at `pos`; O_DIRECT reads stop at the first short (end-of-file) read. */
-async function readAt(fh: fsp.FileHandle, into: Uint8Array, len: number, pos: number, direct: boolean): Promise<number> {
+export async function readAt(fh: fsp.FileHandle, into: Uint8Array, len: number, pos: number, direct: boolean): Promise<number> {
   let done = 0;
   while (done < len) {
     const { bytesRead } = await fh.read(into, done, len - done, pos + done);

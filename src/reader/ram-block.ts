@@ -138,6 +138,10 @@ export class StreamRamBlock extends RamBlock {
   readonly bitmapOffset = null;
   readonly pagesOffset = null;
   private presentCount = 0;
+  private resentCount = 0;
+  /** Pages with more than one record (a live save re-sent them): a bitmap beside a dense table, else a set. */
+  private resentBits: Uint8Array | null = null;
+  private readonly resentSet: Set<number> | null;
   private sentCount = 0;
   /** Page → data offset (> 0), ZERO_PAGE, or 0/absent for never sent. Dense when that fits the file size. */
   private readonly dense: Float64Array | null;
@@ -153,10 +157,22 @@ export class StreamRamBlock extends RamBlock {
     if (fits) budget.left -= this.pages * 8;
     this.dense = fits ? new Float64Array(this.pages) : null;
     this.sparse = fits ? null : new Map();
+    this.resentSet = fits ? null : new Set();
   }
 
   get presentPages(): number {
     return this.presentCount;
+  }
+
+  /** Pages for which the stream holds more than one record (the last one wins). */
+  get resentPages(): number {
+    return this.resentCount;
+  }
+
+  /** Whether the stream holds more than one record for the page. */
+  wasResent(page: number): boolean {
+    this.checkPage(page);
+    return this.resentSet ? this.resentSet.has(page) : this.resentBits !== null && ((this.resentBits[page >>> 3]! >>> (page & 7)) & 1) === 1;
   }
 
   /** Records a PAGE (data offset) or ZERO (null) record for a page. */
@@ -167,6 +183,7 @@ export class StreamRamBlock extends RamBlock {
     else this.sparse!.set(page, value);
     this.presentCount += (value > 0 ? 1 : 0) - (old > 0 ? 1 : 0);
     if (old === 0) this.sentCount++;
+    else this.markResent(page);
   }
 
   /**
@@ -176,6 +193,19 @@ export class StreamRamBlock extends RamBlock {
    */
   get ignored(): boolean {
     return this.entry.mrAddr !== null && this.usedLength > 0 && this.sentCount === 0;
+  }
+
+  private markResent(page: number): void {
+    if (this.resentSet) {
+      if (!this.resentSet.has(page)) this.resentCount++;
+      this.resentSet.add(page);
+      return;
+    }
+    // Beside a dense table of 8 bytes a page, one bit a page is within the same budget.
+    this.resentBits ??= new Uint8Array(Math.ceil(this.pages / 8));
+    const bit = 1 << (page & 7);
+    if (!(this.resentBits[page >>> 3]! & bit)) this.resentCount++;
+    this.resentBits[page >>> 3] = this.resentBits[page >>> 3]! | bit;
   }
 
   /** Whether a record (PAGE or ZERO) was seen for the page. */
