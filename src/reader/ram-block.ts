@@ -2,7 +2,7 @@
 import { FormatError } from '../format/errors.js';
 import { UsageError } from '../format/errors.js';
 import type { RamBlockEntry } from '../codec/ram.js';
-import type { FileSource } from '../io/file-source.js';
+import type { PositionalSource } from '../io/source.js';
 import { bitmapBytes, countPresent, presentRuns, type PageRun } from '../kernel/index.js';
 
 export abstract class RamBlock {
@@ -12,7 +12,7 @@ export abstract class RamBlock {
   readonly pages: number;
 
   constructor(
-    protected readonly source: FileSource,
+    protected readonly source: PositionalSource,
     readonly entry: RamBlockEntry,
     readonly pageSize: number,
   ) {
@@ -81,7 +81,7 @@ export class MappedRamBlock extends RamBlock {
   readonly presentPages: number;
 
   constructor(
-    source: FileSource,
+    source: PositionalSource,
     entry: RamBlockEntry,
     /** The raw bitmap as stored (ceil(pages/64) little-endian u64 words). */
     readonly bitmap: Uint8Array,
@@ -92,7 +92,7 @@ export class MappedRamBlock extends RamBlock {
     this.presentPages = countPresent(bitmap, this.pages);
   }
 
-  static async load(source: FileSource, entry: RamBlockEntry): Promise<MappedRamBlock> {
+  static async load(source: PositionalSource, entry: RamBlockEntry): Promise<MappedRamBlock> {
     const h = entry.mappedRam!;
     const pages = entry.usedLength / h.pageSize;
     const size = bitmapBytes(pages);
@@ -119,7 +119,7 @@ export class MappedRamBlock extends RamBlock {
 }
 
 const ZERO_PAGE = -1;
-const denseBudget = new WeakMap<FileSource, { left: number }>();
+const denseBudget = new WeakMap<PositionalSource, { left: number }>();
 
 /** A block of a plain stream: pages are records scattered through the file; the last record of a page wins. */
 export class StreamRamBlock extends RamBlock {
@@ -131,7 +131,7 @@ export class StreamRamBlock extends RamBlock {
   private readonly dense: Float64Array | null;
   private readonly sparse: Map<number, number> | null;
 
-  constructor(source: FileSource, entry: RamBlockEntry, pageSize: number) {
+  constructor(source: PositionalSource, entry: RamBlockEntry, pageSize: number) {
     super(source, entry, pageSize);
     // A dense table costs 8 bytes a page; the tables of all blocks of a file share a budget of about
     // the file's size, so a hostile list of many huge blocks cannot allocate more than the file holds.
