@@ -8,6 +8,7 @@ import type { DirectIoMode } from '../io/direct-writer.js';
 import { EXIT_OK, EXIT_USAGE, parseSize, reportError, type CliIO, type Command } from './io.js';
 
 const HELP = `usage: mram convert IN OUT [--to mapped-ram|stream] [--offset N] [--direct-io auto|on|off] [--force]
+                         [--snapshot NAME|ID]
 
 Converts a QEMU migration file between the plain stream format and mapped-ram, or re-lays
 out a mapped-ram file (new offset, libvirt header dropped, zero pages rescanned).
@@ -20,6 +21,7 @@ beside OUT and renamed when complete.
                     with --force, an existing OUT keeps its first N bytes, as with QEMU
   --direct-io MODE  page writes with O_DIRECT: auto (fall back with a warning), on, off
   --force           overwrite OUT if it exists
+  --snapshot S      IN is a qcow2 image: convert the VM state of its internal snapshot S
 `;
 
 export const convert: Command = async (args: string[], io: CliIO): Promise<number> => {
@@ -33,6 +35,7 @@ export const convert: Command = async (args: string[], io: CliIO): Promise<numbe
         offset: { type: 'string' },
         'direct-io': { type: 'string', default: 'auto' },
         force: { type: 'boolean', default: false },
+        snapshot: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -56,6 +59,7 @@ export const convert: Command = async (args: string[], io: CliIO): Promise<numbe
       offset,
       directIo: directIo as DirectIoMode,
       force: values.force,
+      snapshot: values.snapshot,
       onWarning: (m) => io.stderr.write(`mram convert: warning: ${escapeControl(m)}\n`),
       onProgress: showProgress ? (p) => io.stderr.write(`\r${progressLine(p, Date.now() - started)}\x1b[K`) : undefined,
     });

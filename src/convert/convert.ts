@@ -1,20 +1,20 @@
 // One entry point for every direction: detects the input's format and picks the converter.
 import type { Writable } from 'node:stream';
-import { readRecords } from '../codec/records.js';
 import { decodeLibvirtFixed, isLibvirtMagic } from '../codec/libvirt.js';
-import { CAPABILITY_MAPPED_RAM, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
+import { LIBVIRT_HEADER_SIZE } from '../format/constants.js';
 import { UsageError } from '../format/errors.js';
-import { FileCursor, StreamCursor } from '../io/cursor.js';
+import { StreamCursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
-import { FileSource } from '../io/file-source.js';
+import type { PositionalSource } from '../io/source.js';
 import { PrefetchFileCursor } from '../io/prefetch-cursor.js';
-import { MigrationFile } from '../reader/migration-file.js';
+import { detectFormat, type MigrationFormat } from '../reader/detect.js';
+import { MigrationFile, openInput } from '../reader/migration-file.js';
 import { ByteSink, FileSink, WritableSink } from './byte-sink.js';
 import type { ProgressListener } from './progress.js';
 import { mappedRamToMappedRam, streamToMappedRam } from './to-mapped-ram.js';
 import { mappedRamToStream } from './to-stream.js';
 
-export type MigrationFormat = 'mapped-ram' | 'stream';
+export type { MigrationFormat };
 
 export interface ConvertOptions {
   /** Output format; default: the other format of the input (a pipe input: mapped-ram). */
@@ -25,6 +25,8 @@ export interface ConvertOptions {
   force?: boolean;
   onWarning?: (message: string) => void;
   onProgress?: ProgressListener;
+  /** IN is a qcow2 image: convert the VM state of this internal snapshot (name or id). */
+  snapshot?: string;
 }
 
 export interface ConvertResult {
@@ -52,7 +54,7 @@ export async function convertMigration(
     const s = await streamToMappedRam(new StreamCursor(input), output, opts);
     return { from: 'stream', to, bytes: s.size, direct: s.direct };
   }
-  const { format, offset, size, source } = await detect(input);
+  const { format, offset, size, source } = await detect(input, opts.snapshot);
   const to = opts.to ?? (format === 'stream' ? 'mapped-ram' : 'stream');
   if (format === 'stream') {
     try {
@@ -65,7 +67,7 @@ export async function convertMigration(
     }
   }
   await source.close();
-  const file = await MigrationFile.open(input, { offset });
+  const file = await MigrationFile.open(input, { offset, snapshot: opts.snapshot });
   try {
     if (!file.complete) throw new UsageError(`${input} is incomplete (${file.notes.join('; ') || 'no EOF record'})`);
     if (to === 'mapped-ram') {
@@ -82,18 +84,13 @@ export async function convertMigration(
 }
 
 /** Format of a migration file from its configuration record, past a libvirt header if any. */
-async function detect(path: string): Promise<{ format: MigrationFormat; offset: number; size: number; source: FileSource }> {
-  const source = await FileSource.open(path);
+async function detect(path: string, snapshot?: string): Promise<{ format: MigrationFormat; offset: number; size: number; source: PositionalSource }> {
+  const source = await openInput(path, snapshot);
   try {
     const head = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
     await source.readInto(head, 0);
     const offset = head.length >= 16 && isLibvirtMagic(head) ? decodeLibvirtFixed(head, source.size).dataOffset : 0;
-    let format: MigrationFormat = 'stream';
-    for await (const r of readRecords(new FileCursor(source, offset), { vmdesc: null })) {
-      if (r.type === 'configuration') format = r.config.capabilities?.includes(CAPABILITY_MAPPED_RAM) ? 'mapped-ram' : 'stream';
-      if (r.type !== 'header') break;
-    }
-    return { format, offset, size: source.size, source };
+    return { format: await detectFormat(source, offset), offset, size: source.size, source };
   } catch (e) {
     await source.close();
     throw e;

@@ -8,6 +8,9 @@ import { readRecords, type MigrationRecord } from '../codec/records.js';
 import { readVmdescAtEnd, type LocatedVmdesc } from '../codec/vmdesc.js';
 import { FileCursor } from '../io/cursor.js';
 import { FileSource } from '../io/file-source.js';
+import type { PositionalSource } from '../io/source.js';
+import { isQcow2Magic } from '../qcow2/index.js';
+import { openSnapshotSource, snapshotNeeded } from './snapshot.js';
 import { MappedRamBlock, StreamRamBlock, type RamBlock } from './ram-block.js';
 
 export type SectionType = 'header' | 'configuration' | 'start' | 'part' | 'end' | 'full' | 'command' | 'eof' | 'vmdesc' | 'trailing';
@@ -39,6 +42,8 @@ export interface DeviceInfo {
 export interface OpenOptions {
   /** Where the QEMU stream starts (like `file:PATH,offset=N`); default: after a libvirt header if any, else 0. */
   offset?: number;
+  /** The file is a qcow2 image: read the VM state of this internal snapshot (name or id). */
+  snapshot?: string;
 }
 
 /** Longest libvirt XML/cookie area decoded (the header may reserve more for later edits). */
@@ -55,7 +60,7 @@ export class MigrationFile {
   vmdesc: LocatedVmdesc | null = null;
 
   private constructor(
-    readonly source: FileSource,
+    readonly source: PositionalSource,
     readonly streamOffset: number,
     readonly libvirt: LibvirtHeader | null,
   ) {}
@@ -87,9 +92,12 @@ export class MigrationFile {
     return b;
   }
 
-  /** Opens a path, or an open descriptor (left open on close). */
+  /**
+   * Opens a path, or an open descriptor (left open on close). With `snapshot`, the path is a qcow2
+   * image and the file read is that internal snapshot's VM state (see openSnapshotSource).
+   */
   static async open(file: string | number, opts: OpenOptions = {}): Promise<MigrationFile> {
-    const source = await FileSource.open(file);
+    const source = await openInput(file, opts.snapshot);
     try {
       const libvirt = await readLibvirtHeader(source);
       const offset = opts.offset ?? libvirt?.dataOffset ?? 0;
@@ -195,7 +203,26 @@ function checkMappedRamHeader(h: NonNullable<RamBlockEntry['mappedRam']>): void 
   if (h.pagesOffset % h.pageSize !== 0) throw new FormatError(h.headerOffset + 20, `pages offset aligned to the page size ${h.pageSize}`, hex(h.pagesOffset));
 }
 
-async function readLibvirtHeader(source: FileSource): Promise<LibvirtHeader | null> {
+/**
+ * A migration file, or a qcow2 snapshot's VM state. A qcow2 image named without a snapshot is
+ * refused with the candidates, instead of "expected QEMU migration magic".
+ */
+export async function openInput(file: string | number, snapshot?: string): Promise<PositionalSource> {
+  if (snapshot !== undefined) {
+    if (typeof file === 'number') throw new UsageError('--snapshot needs a qcow2 image path, not a descriptor');
+    return openSnapshotSource(file, snapshot);
+  }
+  const source = await FileSource.open(file);
+  const head = new Uint8Array(Math.min(4, source.size));
+  await source.readInto(head, 0);
+  if (typeof file === 'string' && isQcow2Magic(head)) {
+    await source.close();
+    throw await snapshotNeeded(file);
+  }
+  return source;
+}
+
+async function readLibvirtHeader(source: PositionalSource): Promise<LibvirtHeader | null> {
   const fixed = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
   await source.readInto(fixed, 0);
   if (fixed.length < 16 || !isLibvirtMagic(fixed)) return null;

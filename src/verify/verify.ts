@@ -2,7 +2,8 @@
 import { CAPABILITY_MAPPED_RAM, LIBVIRT_FORMAT_SPARSE, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
 import { FormatError, UsageError } from '../format/errors.js';
 import { decodeLibvirtFixed, isLibvirtMagic } from '../codec/libvirt.js';
-import { FileSource } from '../io/file-source.js';
+import type { PositionalSource } from '../io/source.js';
+import { openInput } from '../reader/migration-file.js';
 import type { RamBlock } from '../reader/ram-block.js';
 import { checkContent, type ContentOptions } from './content.js';
 import { Findings, type Finding } from './findings.js';
@@ -20,6 +21,8 @@ export interface VerifyOptions {
   progress?: ContentOptions['progress'];
   /** Use O_DIRECT for page reads (default true). */
   direct?: boolean;
+  /** The path is a qcow2 image: check the VM state of this internal snapshot (name or id). */
+  snapshot?: string;
 }
 
 /** qemu-img check convention. */
@@ -46,10 +49,12 @@ export interface VerifyReport {
 export async function verifyFile(path: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   if (opts.quick && opts.digest) throw new UsageError('--quick reads no page data, so it cannot be combined with --digest');
   const findings = new Findings();
-  let source: FileSource;
+  let source: PositionalSource;
   try {
-    source = await FileSource.open(path);
+    source = await openInput(path, opts.snapshot);
   } catch (e) {
+    // A wrong or missing --snapshot, or a qcow2 image this reader refuses: one line, not a finding.
+    if (e instanceof UsageError || e instanceof FormatError) throw e;
     const err = e as NodeJS.ErrnoException;
     findings.add('E_OPEN', 0, err.message ?? String(e));
     return report(path, null, findings, {}, false, null);
@@ -99,7 +104,7 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
   }
 }
 
-function report(path: string, source: FileSource | null, f: Findings, digests: Record<string, string>, checked: boolean, format: VerifyReport['format'], streamOffset = 0): VerifyReport {
+function report(path: string, source: PositionalSource | null, f: Findings, digests: Record<string, string>, checked: boolean, format: VerifyReport['format'], streamOffset = 0): VerifyReport {
   const errors = f.count('error');
   const warnings = f.count('warning');
   const exitCode = !checked ? VerifyExit.NOT_CHECKED : errors > 0 ? VerifyExit.ERRORS : warnings > 0 ? VerifyExit.WARNINGS : VerifyExit.OK;
@@ -107,7 +112,7 @@ function report(path: string, source: FileSource | null, f: Findings, digests: R
     ok: checked && errors === 0,
     exitCode,
     checked,
-    file: path,
+    file: source?.path ?? path,
     size: source?.size ?? 0,
     allocated: source?.allocated ?? 0,
     streamOffset,
