@@ -328,3 +328,25 @@ async function patchVmStateSize(image: string, name: string, size: number): Prom
     fs.closeSync(fd);
   }
 }
+
+/** `migrate file:OUT` of a QEMU 11 guest with `disk` attached and the RAM of `seed`; returns the RAM saved. */
+export async function migrateToFile11(out: string, disk: string, seed: number, mappedRam: boolean, memMiB = MEM): Promise<Buffer> {
+  const ramDir = makeTempDir('mram-q2ram-', true);
+  const ramPath = path.join(ramDir, 'ram');
+  fs.writeFileSync(ramPath, makeGuestRam(memMiB, seed).buf);
+  const g = await startSnapGuest({ gen: 11, memMiB, ramPath, disk });
+  try {
+    await g.qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'mapped-ram', state: mappedRam }] });
+    await g.qmp.execute('migrate', { uri: `file:${out}` });
+    for (const deadline = Date.now() + 120_000; ; ) {
+      const st = await g.qmp.execute<{ status: string; 'error-desc'?: string }>('query-migrate');
+      if (st.status === 'completed') break;
+      if (st.status === 'failed' || Date.now() > deadline) throw new Error(`migrate: ${st.status} ${st['error-desc'] ?? ''}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return fs.readFileSync(ramPath);
+  } finally {
+    await g.kill();
+    fs.rmSync(ramDir, { recursive: true, force: true });
+  }
+}
