@@ -25,6 +25,9 @@ export type ClusterMapping =
   /** Extended L2: bit i of `alloc` = subcluster i holds data at host + i*subcluster; of `zero` = reads as zeros. */
   | { kind: 'subclusters'; host: number; alloc: number; zero: number };
 
+const UNALLOCATED: ClusterMapping = { kind: 'unallocated' };
+const ZERO: ClusterMapping = { kind: 'zero' };
+
 interface Segment {
   dst: number;
   len: number;
@@ -114,7 +117,8 @@ export class VmStateSource implements PositionalSource {
         c = (Math.floor(c / this.entriesPerL2) + 1) * this.entriesPerL2 - 1;
         continue;
       }
-      const m = await this.mapping(c);
+      const found = this.lookup(c);
+      const m = found instanceof Promise ? await found : found;
       if (m.kind === 'data' || m.kind === 'compressed') allocated += this.h.clusterSize;
       else if (m.kind === 'subclusters') allocated += popcount(m.alloc) * sub;
     }
@@ -153,10 +157,20 @@ export class VmStateSource implements PositionalSource {
 
   /** Decodes the L2 entry of guest cluster `c` of the vmstate area. */
   async mapping(c: number): Promise<ClusterMapping> {
+    const m = this.lookup(c);
+    return m instanceof Promise ? await m : m;
+  }
+
+  /** Synchronous while the L2 table is cached: the read path pays no promise per cluster. */
+  private lookup(c: number): ClusterMapping | Promise<ClusterMapping> {
     const t = Math.floor(c / this.entriesPerL2);
+    if (!this.l2Offsets[t]) return UNALLOCATED;
+    const table = this.l2Cache.get(t);
+    return table ? this.decode(c, t, table) : this.l2Table(t).then((tb) => this.decode(c, t, tb));
+  }
+
+  private decode(c: number, t: number, table: Uint8Array): ClusterMapping {
     const l2Offset = this.l2Offsets[t]!;
-    if (!l2Offset) return { kind: 'unallocated' };
-    const table = await this.l2Table(t);
     const i = (c - t * this.entriesPerL2) * this.entryBytes;
     const at = l2Offset + i;
     const hi = be32(table, i);
@@ -179,14 +193,14 @@ export class VmStateSource implements PositionalSource {
       const alloc = be32(table, i + 12);
       if (host === 0) {
         if (alloc !== 0) throw new FormatError(at + 8, 'no allocated subclusters in an unallocated cluster', hex(alloc));
-        return bitmapZero === 0xffffffff ? { kind: 'zero' } : bitmapZero === 0 ? { kind: 'unallocated' } : { kind: 'subclusters', host: 0, alloc: 0, zero: bitmapZero };
+        return bitmapZero === 0xffffffff ? ZERO : bitmapZero === 0 ? UNALLOCATED : { kind: 'subclusters', host: 0, alloc: 0, zero: bitmapZero };
       }
       this.checkData(host, l2Offset, at);
       if (alloc === 0xffffffff) return { kind: 'data', host };
       return { kind: 'subclusters', host, alloc, zero: bitmapZero };
     }
-    if (lo & 1) return { kind: 'zero' };
-    if (host === 0) return { kind: 'unallocated' };
+    if (lo & 1) return ZERO;
+    if (host === 0) return UNALLOCATED;
     this.checkData(host, l2Offset, at);
     return { kind: 'data', host };
   }
@@ -199,13 +213,8 @@ export class VmStateSource implements PositionalSource {
     if (host >= this.image.fileSize) throw new FormatError(at, `a data cluster inside the file of ${this.image.fileSize} bytes`, `offset ${hex(host)}`, 'truncated');
   }
 
+  /** Loads a table into the cache (first in, first out: the vmstate is read front to back). */
   private async l2Table(t: number): Promise<Uint8Array> {
-    const hit = this.l2Cache.get(t);
-    if (hit) {
-      this.l2Cache.delete(t);
-      this.l2Cache.set(t, hit);
-      return hit;
-    }
     const table = new Uint8Array(this.h.clusterSize);
     const got = await this.image.read(table, this.l2Offsets[t]!);
     if (got < table.length) throw new FormatError(this.l2Offsets[t]! + got, 'a whole L2 table', 'end of file', 'truncated');
@@ -230,7 +239,8 @@ export class VmStateSource implements PositionalSource {
       const c = Math.floor(at / cs);
       const inCluster = at - c * cs;
       const len = Math.min(cs - inCluster, n - done);
-      const m = await this.mapping(c);
+      const found = this.lookup(c);
+      const m = found instanceof Promise ? await found : found;
       if (m.kind === 'data') push(done, len, m.host + inCluster);
       else if (m.kind === 'unallocated' || m.kind === 'zero') push(done, len, -1);
       else if (m.kind === 'compressed') {
