@@ -2,7 +2,6 @@
 // vmstate area (qcow2_vm_state_offset() in block/qcow2.h) mapped through its L1/L2 tables.
 import { be32 } from '../format/bytes.js';
 import { FormatError, hex } from '../format/errors.js';
-import { escapeControl } from '../format/escape.js';
 import type { PositionalSource } from '../io/source.js';
 import { decompressCluster } from './decompress.js';
 import { checkTable, l1Coverage, MAX_L1_ENTRIES, vmStateL1Index, type Qcow2Header } from './header.js';
@@ -58,7 +57,8 @@ export class VmStateSource implements PositionalSource {
     private readonly l2Offsets: Float64Array,
   ) {
     this.h = image.header;
-    this.path = `${image.path} snapshot ${JSON.stringify(escapeControl(snapshot.name || snapshot.id))}`;
+    // Raw bytes: output sites escape control characters.
+    this.path = `${image.path} snapshot "${snapshot.name || snapshot.id}"`;
     this.entryBytes = this.h.extendedL2 ? 16 : 8;
     this.entriesPerL2 = this.h.clusterSize / this.entryBytes;
     this.coverage = Math.min(l2Offsets.length * l1Coverage(this.h), MAX_AREA);
