@@ -1,5 +1,5 @@
 // `mram extract FILE --block ID -o OUT | --all DIR [--offset N] [--force]`: raw RAM images, sparse.
-import { UsageError } from '../format/errors.js';
+import { FormatError, UsageError } from '../format/errors.js';
 import { escapeControl } from '../format/escape.js';
 import { extractAll, extractBlock, extractToStream } from '../extract/index.js';
 import { MigrationFile } from '../reader/migration-file.js';
@@ -15,6 +15,8 @@ Writes the raw guest RAM image of RAM blocks (mapped-ram or plain stream files).
   --force            overwrite existing files
   --snapshot S       FILE is a qcow2 image: the RAM of its internal snapshot S
 Files are sparse: absent and all-zero pages are left as holes.
+A block that x-ignore-shared left out has no memory in the file: --block refuses it
+(exit 1), --all skips it with a note.
 `;
 
 interface ExtractArgs {
@@ -69,6 +71,9 @@ export const extract: Command = async (args: string[], io: CliIO): Promise<numbe
   try {
     file = await MigrationFile.open(o.file, { offset: o.offset, snapshot: o.snapshot });
     if (o.all !== undefined) {
+      for (const b of file.blocks.filter((x) => x.ignored)) {
+        io.stderr.write(`${escapeControl(b.id)}: skipped, left out by x-ignore-shared (its memory is not in the file)\n`);
+      }
       for (const r of await extractAll(file, o.all, { force: o.force })) {
         io.stderr.write(`${escapeControl(r.block)} -> ${escapeControl(r.path)} (${r.length} bytes, ${r.written} written)\n`);
       }
@@ -79,7 +84,8 @@ export const extract: Command = async (args: string[], io: CliIO): Promise<numbe
     }
     return EXIT_OK;
   } catch (e) {
-    return reportError(io, 'extract', e, o.file);
+    // Only format errors are about the input; write errors name their file themselves.
+    return reportError(io, 'extract', e, e instanceof FormatError ? o.file : undefined);
   } finally {
     await file?.close();
   }

@@ -1,6 +1,8 @@
 // `mram inspect`: a one-screen summary of a migration file, or its whole map as JSON.
 import { parseArgs } from 'node:util';
 import { escapeControl } from '../format/escape.js';
+import { FileSource } from '../io/file-source.js';
+import { readLibvirtHeader } from '../reader/input.js';
 import { stat } from 'node:fs/promises';
 import { MigrationFile } from '../reader/migration-file.js';
 import { isQcow2File, listSnapshots } from '../reader/snapshot.js';
@@ -19,7 +21,8 @@ file is not a migration file or cannot be mapped to its end (the partial map is 
                default: after a libvirt header if present, else 0
   --json       print the full map as JSON (schema: spec/inspect.schema.json)
   --devices    list every device section
-  --xml        print the domain XML of a libvirt save header
+  --xml        print only the domain XML of a libvirt save (for virsh define); exits 1
+               when FILE has no libvirt header
   --snapshot S the VM state of internal snapshot S (name or id) of a qcow2 image;
                without it, a qcow2 image's snapshots with VM state are listed
 `;
@@ -45,11 +48,13 @@ export function inspectJson(f: MigrationFile): object {
       bitmapOffset: b.encoding === 'mapped-ram' ? b.entry.mappedRam!.bitmapOffset : null,
       pagesOffset: b.encoding === 'mapped-ram' ? b.entry.mappedRam!.pagesOffset : null,
       pages: b.pages,
+      ignored: b.ignored,
       presentPages: b.presentPages,
       entryOffset: b.entry.entryOffset,
       headerOffset: b.entry.mappedRam?.headerOffset ?? null,
       headerVersion: b.entry.mappedRam?.version ?? null,
       mrAddr: b.entry.mrAddr,
+      blockPageSize: b.entry.blockPageSize,
     })),
     sections: f.sections,
     devices: f.devices,
@@ -74,7 +79,9 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
   const c = f.configuration;
   const out: string[] = [];
   const line = (k: string, v: string) => out.push(`${k.padEnd(13)}${v}`);
-  line('file', `${e(f.path)}  (${humanBytes(f.size)} apparent, ${humanBytes(f.allocated)} allocated)`);
+  // A compressed save's size is the header plus the decompressed stream (what the offsets count).
+  const compressed = f.libvirt && f.libvirt.format >= 1 && f.libvirt.format <= 5;
+  line('file', `${e(f.path)}  (${humanBytes(f.size)} ${compressed ? `with the ${e(f.libvirt!.formatName)} data decompressed` : 'apparent'}, ${humanBytes(f.allocated)} allocated)`);
   line('format', `${f.format}, QEMU stream version ${f.version}, at offset ${f.streamOffset}${f.complete ? '' : '  [INCOMPLETE: no EOF record]'}`);
   if (f.libvirt) {
     const l = f.libvirt;
@@ -90,27 +97,28 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
     e(b.id),
     humanBytes(b.usedLength),
     String(b.pages),
-    String(b.presentPages),
-    b.pages ? ((100 * b.presentPages) / b.pages).toFixed(1) : '-',
-    ...(mapped ? [`0x${b.entry.mappedRam!.bitmapOffset.toString(16)}`, `0x${b.entry.mappedRam!.pagesOffset.toString(16)}`] : []),
+    b.ignored ? 'IGNORED' : String(b.presentPages),
+    b.pages && !b.ignored ? ((100 * b.presentPages) / b.pages).toFixed(1) : '-',
+    ...(mapped ? (b.ignored ? ['-', '-'] : [`0x${b.entry.mappedRam!.bitmapOffset.toString(16)}`, `0x${b.entry.mappedRam!.pagesOffset.toString(16)}`]) : []),
   ]);
+  const ignored = f.blocks.filter((b) => b.ignored);
   const total = f.blocks.reduce((s, b) => s + b.usedLength, 0);
   const present = f.blocks.reduce((s, b) => s + b.presentPages * b.pageSize, 0);
   line('ram', `${f.blocks.length} blocks, ${humanBytes(total)}, ${humanBytes(present)} in present pages`);
-  out.push(...table(head, rows, [false, true, true, true, true, true, true]).map((r) => `  ${r}`));
+  for (const r of table(head, rows, [false, true, true, true, true, true, true])) out.push(`  ${r}`);
+  if (ignored.length) {
+    line('ignored', `${ignored.map((b) => e(b.id)).join(', ')}: left out by x-ignore-shared, memory not in the file (the destination maps the shared backend)`);
+  }
   const counts = new Map<string, number>();
   for (const s of f.sections) counts.set(s.type, (counts.get(s.type) ?? 0) + 1);
   line('sections', [...counts].map(([t, n]) => `${n} ${t}`).join(', '));
   line('devices', `${f.devices.length} device sections${opts.devices || f.devices.length === 0 ? '' : ' (--devices lists them)'}`);
   if (opts.devices) {
     const drows = f.devices.map((d) => [e(d.idstr), String(d.instanceId), String(d.version), String(d.offset), String(d.length)]);
-    out.push(...table(['DEVICE', 'INSTANCE', 'VERSION', 'OFFSET', 'LENGTH'], drows, [false, true, true, true, true]).map((r) => `  ${r}`));
+    for (const r of table(['DEVICE', 'INSTANCE', 'VERSION', 'OFFSET', 'LENGTH'], drows, [false, true, true, true, true])) out.push(`  ${r}`);
   }
   line('vmdesc', f.vmdesc ? `${f.vmdesc.json.length} bytes of JSON at ${f.vmdesc.offset}` : '(none)');
   for (const n of f.notes) line('note', e(n));
-  if (opts.xml) {
-    out.push('', f.libvirt ? e(f.libvirt.xml).replace(/\\n/g, '\n') : '(no libvirt header, so no domain XML)');
-  }
   return out.join('\n') + '\n';
 }
 
@@ -143,6 +151,7 @@ export async function inspect(args: string[], io: CliIO): Promise<number> {
     return EXIT_USAGE;
   }
   const path = positionals[0]!;
+  if (values.xml) return printXml(path, io);
   let file: MigrationFile | undefined;
   try {
     const offset = values.offset === undefined ? undefined : parseSize(values.offset, '--offset');
@@ -163,5 +172,26 @@ export async function inspect(args: string[], io: CliIO): Promise<number> {
     return reportError(io, 'inspect', e, path);
   } finally {
     await file?.close();
+  }
+}
+
+/** `--xml`: the domain XML alone, from the header (a compressed save is not decompressed). */
+async function printXml(path: string, io: CliIO): Promise<number> {
+  let source: FileSource | undefined;
+  try {
+    source = await FileSource.open(path);
+    const libvirt = await readLibvirtHeader(source);
+    if (!libvirt) {
+      io.stderr.write(`mram inspect: ${escapeControl(path)}: no libvirt save header, so no domain XML\n`);
+      return EXIT_FAILURE;
+    }
+    // Lines and tabs stay as they are (virsh define reads it); other control characters are escaped.
+    const xml = libvirt.xml.replace(/[^\n\t]+/g, escapeControl);
+    io.stdout.write(xml.endsWith('\n') ? xml : xml + '\n');
+    return EXIT_OK;
+  } catch (e) {
+    return reportError(io, 'inspect', e, path);
+  } finally {
+    await source?.close();
   }
 }

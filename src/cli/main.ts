@@ -1,6 +1,6 @@
 // `mram` entry point: picks the command; each command lives in its own module, loaded on demand.
 import { escapeControl } from '../format/escape.js';
-import { EXIT_USAGE, processIO, type CliIO, type Command } from './io.js';
+import { EXIT_USAGE, processIO, watchStdout, type CliIO, type Command } from './io.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   inspect: { summary: 'show the structure of a migration file', load: async () => (await import('./inspect.js')).inspect },
@@ -31,5 +31,6 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
     io.stderr.write(`mram: unknown command ${JSON.stringify(escapeControl(name))}\n${usage()}`);
     return EXIT_USAGE;
   }
-  return (await command.load())(rest, io);
+  const run = await command.load();
+  return watchStdout(io, name, () => run(rest, io));
 }

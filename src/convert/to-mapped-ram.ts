@@ -3,8 +3,8 @@
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
 import type { SectionHeader } from '../codec/section.js';
-import type { RamBlockEntry } from '../codec/ram.js';
-import { CAPABILITY_MAPPED_RAM, RAM_SECTION_IDSTR } from '../format/constants.js';
+import { isIgnoredEntry, type RamBlockEntry } from '../codec/ram.js';
+import { CAPABILITY_MAPPED_RAM, CAPABILITY_X_IGNORE_SHARED, RAM_SECTION_IDSTR } from '../format/constants.js';
 import { FormatError, UsageError } from '../format/errors.js';
 import type { Cursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
@@ -12,15 +12,18 @@ import type { MigrationFile } from '../reader/migration-file.js';
 import { MappedRamBlock } from '../reader/ram-block.js';
 import { rewriteVmdescConfiguration, withCapability } from '../writer/configuration.js';
 import type { RamBlockSpec } from '../writer/layout.js';
-import { MappedRamWriter, type WriteSummary } from '../writer/mapped-ram-writer.js';
+import { MappedRamWriter, type OutputPrefix, type WriteSummary } from '../writer/mapped-ram-writer.js';
 import { PageStager, type StagerOptions } from '../writer/page-stager.js';
 import { Arena } from '../kernel/arena.js';
 import { PREFETCH_BUFFER } from '../io/prefetch-cursor.js';
 import { throttle, type ProgressListener } from './progress.js';
+import { trailingWarning } from './to-stream.js';
 
 export interface ToMappedRamOptions {
   /** Offset of the QEMU stream in the output (`file:PATH,offset=N`). */
   offset?: number;
+  /** A header before the stream (`offset` bytes long), sealed last (a kept libvirt header). */
+  prefix?: OutputPrefix;
   directIo?: DirectIoMode;
   force?: boolean;
   onWarning?: (message: string) => void;
@@ -31,6 +34,12 @@ export interface ToMappedRamOptions {
    * takes the TypeScript walker's per-record path (the reference the fast path is tested against).
    */
   inPlace?: boolean;
+  /**
+   * Plain-stream input under x-ignore-shared: the blocks it leaves out (no page record), which get
+   * QEMU 11's 0/0 header. Only a file can say so before its end: a pipe input with x-ignore-shared
+   * is refused without this set.
+   */
+  ignoredBlocks?: ReadonlySet<string>;
 }
 
 /** Bytes read per chunk when copying a mapped-ram page area (a multiple of any page size). */
@@ -58,7 +67,7 @@ export async function streamToMappedRam(input: Cursor, outPath: string, opts: To
   return translate(records, outPath, { ...opts, stager: { ...opts.stager, arena } }, () => input.offset, opts.inputSize ?? null, null, sink);
 }
 
-/** Re-lays out a mapped-ram file: new offset, libvirt header dropped, zero pages rescanned, stale data dropped. */
+/** Re-lays out a mapped-ram file: new offset, zero pages rescanned, stale data dropped. */
 export async function mappedRamToMappedRam(file: MigrationFile, outPath: string, opts: ToMappedRamOptions = {}): Promise<WriteSummary> {
   let copied = 0;
   const copyPages = async (w: MappedRamWriter) => {
@@ -80,6 +89,21 @@ export async function mappedRamToMappedRam(file: MigrationFile, outPath: string,
   return translate(file.records({ deviceData: true }), outPath, opts, () => file.streamOffset + copied, file.size, copyPages);
 }
 
+/** Page bitmaps the output may need for an input of unknown or small size (2 TiB of 4 KiB pages). */
+const MIN_BITMAP_BUDGET = 64 << 20;
+
+/**
+ * The output's bitmaps (one bit a page, in memory) are sized by the declared RAM: bounded by the
+ * input (a stream sends every page at least once, 9 bytes or more each, so a real input is larger
+ * than its bitmaps), so a few hostile bytes cannot declare a petabyte.
+ */
+function checkRamSize(total: number, at: number, pageSize: number, inputSize: number | null): void {
+  const budget = Math.max(inputSize ?? 0, MIN_BITMAP_BUDGET);
+  if (total / pageSize / 8 > budget) {
+    throw new FormatError(at, `a RAM size whose page bitmaps (1 bit a page) fit in ${budget} bytes, bounded by the input`, `${total} bytes`);
+  }
+}
+
 async function translate(
   records: AsyncIterable<MigrationRecord>,
   outPath: string,
@@ -96,10 +120,9 @@ async function translate(
   let memTotal = 0;
   let pending: RamBlockSpec[] = [];
   let pendingBytes = 0;
-  let fillPage: Uint8Array | null = null;
   const progress = throttle(opts.onProgress);
   const open = async (pageSize: number) => {
-    writer ??= await MappedRamWriter.create(outPath, { offset: opts.offset, directIo: opts.directIo, force: opts.force, pageSize, onWarning: opts.onWarning, stager: opts.stager });
+    writer ??= await MappedRamWriter.create(outPath, { offset: opts.offset, prefix: opts.prefix, directIo: opts.directIo, force: opts.force, pageSize, onWarning: opts.onWarning, stager: opts.stager });
     sink.writer = writer;
     return writer;
   };
@@ -118,9 +141,15 @@ async function translate(
           config = r.config;
           // A mapped-ram stream read sequentially would skip its page areas: only files carry them.
           if (!copyPages && config.capabilities?.includes(CAPABILITY_MAPPED_RAM)) throw new UsageError('mapped-ram input must be a file, not a pipe');
+          // Which blocks x-ignore-shared left out shows only at the stream's end, after their headers.
+          if (!copyPages && !opts.ignoredBlocks && config.capabilities?.includes(CAPABILITY_X_IGNORE_SHARED)) {
+            throw new UsageError('an x-ignore-shared stream cannot be converted from a pipe (the blocks it leaves out are known only at its end): save it to a file first');
+          }
           await (await open(targetPageSize(config))).writeConfiguration(config);
           break;
         case 'command':
+          // QEMU refuses postcopy-ram with mapped-ram, and a 16-byte advise without it.
+          if (r.command.name === 'POSTCOPY_ADVISE' && r.command.data.length > 0) throw new UsageError('a stream saved with postcopy-ram cannot become mapped-ram (QEMU loads mapped-ram only with postcopy-ram off)');
           await w.writeCommand(r.command);
           break;
         case 'section':
@@ -134,13 +163,14 @@ async function translate(
           }
           break;
         case 'ram-mem-size':
+          checkRamSize(r.total, r.offset, w.pageSize, totalIn);
           memTotal = r.total;
           pending = [];
           pendingBytes = 0;
           if (memTotal === 0) await startRam(w);
           break;
         case 'ram-block':
-          pending.push({ id: r.entry.idstr, usedLength: r.entry.usedLength, mrAddr: r.entry.mrAddr, pageSize: w.pageSize });
+          pending.push({ id: r.entry.idstr, usedLength: r.entry.usedLength, mrAddr: r.entry.mrAddr, pageSize: w.pageSize, ignored: isIgnoredEntry(r.entry) || (opts.ignoredBlocks?.has(r.entry.idstr) ?? false) });
           pendingBytes += r.entry.usedLength;
           if (pendingBytes === memTotal) await startRam(w);
           break;
@@ -148,12 +178,9 @@ async function translate(
           await w.writePage(r.block.idstr, r.pageIndex, r.data!);
           break;
         case 'ram-zero':
-          if (r.fill === 0) await w.zeroPage(r.block.idstr, r.pageIndex);
-          else {
-            // Pre-2.x streams may fill a page with a byte other than 0: it is data then.
-            fillPage ??= new Uint8Array(w.pageSize);
-            await w.writePages(r.block.idstr, r.pageIndex, fillPage.fill(r.fill));
-          }
+          // QEMU's loader refuses any other fill byte ("Found a zero page with value N"), and so do we.
+          if (r.fill !== 0) throw new FormatError(r.offset, 'a zero page record with fill byte 0 (QEMU refuses others)', String(r.fill));
+          await w.zeroPage(r.block.idstr, r.pageIndex);
           break;
         case 'ram-flush':
           // MULTIFD_FLUSH has no place in a mapped-ram file (QEMU's loader rejects it).
@@ -167,13 +194,15 @@ async function translate(
         case 'section-footer':
           break;
         case 'eof':
+          // QEMU would "load" it, but a migration without RAM restores nothing: not a conversion.
+          if (!ramStarted) throw new FormatError(r.offset, 'a RAM section before the EOF record (a migration without RAM restores nothing)', 'EOF');
           await w.writeEof();
           break;
         case 'vmdesc':
           await w.writeVmdesc(config ? rewriteVmdescConfiguration(r.vmdesc.json, withCapability(config, CAPABILITY_MAPPED_RAM, true)) : r.vmdesc.json);
           break;
         case 'trailing':
-          opts.onWarning?.(`dropped ${r.length} bytes after the end of the migration stream`);
+          opts.onWarning?.(trailingWarning(r));
           break;
         case 'stop':
           throw new FormatError(r.offset, 'a record mram can convert', r.reason);

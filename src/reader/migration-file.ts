@@ -1,16 +1,15 @@
 // Opens a migration file and builds its map: wrapper, configuration, sections, RAM blocks, devices.
-import { CAPABILITY_MAPPED_RAM, LIBVIRT_HEADER_SIZE, MAPPED_RAM_HDR_VERSION } from '../format/constants.js';
+import { CAPABILITY_MAPPED_RAM, MAPPED_RAM_HDR_VERSION } from '../format/constants.js';
 import { FormatError, hex, UsageError } from '../format/errors.js';
-import { decodeLibvirtData, decodeLibvirtFixed, isLibvirtMagic, type LibvirtHeader } from '../codec/libvirt.js';
+import type { LibvirtHeader } from '../codec/libvirt.js';
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
-import type { RamBlockEntry } from '../codec/ram.js';
+import { hasNoAreas, type RamBlockEntry } from '../codec/ram.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
 import { readVmdescAtEnd, type LocatedVmdesc } from '../codec/vmdesc.js';
 import { FileCursor } from '../io/cursor.js';
-import { FileSource } from '../io/file-source.js';
 import type { PositionalSource } from '../io/source.js';
-import { isQcow2Magic } from '../qcow2/index.js';
-import { openSnapshotSource, snapshotNeeded } from './snapshot.js';
+import { explainMissingMagic } from './find-stream.js';
+import { openInput, readLibvirtHeader } from './input.js';
 import { MappedRamBlock, StreamRamBlock, type RamBlock } from './ram-block.js';
 
 export type SectionType = 'header' | 'configuration' | 'start' | 'part' | 'end' | 'full' | 'command' | 'eof' | 'vmdesc' | 'trailing';
@@ -44,10 +43,12 @@ export interface OpenOptions {
   offset?: number;
   /** The file is a qcow2 image: read the VM state of this internal snapshot (name or id). */
   snapshot?: string;
+  /**
+   * The option that sets `offset`, named by the error when no stream starts at 0 but one starts
+   * further on ("a QEMU stream starts at offset N: use --offset N"); default "--offset".
+   */
+  offsetFlag?: string;
 }
-
-/** Longest libvirt XML/cookie area decoded (the header may reserve more for later edits). */
-const MAX_LIBVIRT_DATA = 16 << 20;
 
 export class MigrationFile {
   readonly blocks: RamBlock[] = [];
@@ -77,9 +78,9 @@ export class MigrationFile {
   get format(): 'mapped-ram' | 'stream' {
     return this.configuration?.capabilities?.includes(CAPABILITY_MAPPED_RAM) ? 'mapped-ram' : 'stream';
   }
-  /** Target page size: from the configuration, confirmed by the vmdesc when present. */
+  /** Target page size, from the configuration (what QEMU's loader enforces; the vmdesc only repeats it). */
   get pageSize(): number {
-    return this.vmdesc?.desc.page_size ?? targetPageSize(this.configuration);
+    return targetPageSize(this.configuration);
   }
   /** True when the walk reached the EOF record. */
   get complete(): boolean {
@@ -88,18 +89,20 @@ export class MigrationFile {
 
   block(id: string): RamBlock {
     const b = this.blocks.find((x) => x.id === id);
-    if (!b) throw new UsageError(`no RAM block ${JSON.stringify(id)} (blocks: ${this.blocks.map((x) => x.id).join(', ')})`);
+    if (!b) throw new UsageError(`no RAM block ${JSON.stringify(id)} (${blockList(this.blocks.map((x) => x.id))})`);
     return b;
   }
 
   /**
-   * Opens a path, or an open descriptor (left open on close). With `snapshot`, the path is a qcow2
-   * image and the file read is that internal snapshot's VM state (see openSnapshotSource).
+   * Opens a path (a compressed libvirt save through its decompressor), or an open descriptor (left
+   * open on close). With `snapshot`, the path is a qcow2 image and the file read is that internal
+   * snapshot's VM state (see openSnapshotSource).
    */
   static async open(file: string | number, opts: OpenOptions = {}): Promise<MigrationFile> {
     const source = await openInput(file, opts.snapshot);
+    let libvirt: LibvirtHeader | null = null;
     try {
-      const libvirt = await readLibvirtHeader(source);
+      libvirt = await readLibvirtHeader(source);
       const offset = opts.offset ?? libvirt?.dataOffset ?? 0;
       if (!Number.isSafeInteger(offset) || offset < 0 || offset > source.size) {
         throw new UsageError(`offset ${opts.offset} is outside the file (${source.size} bytes)`);
@@ -108,8 +111,10 @@ export class MigrationFile {
       await file.walk();
       return file;
     } catch (e) {
+      // No magic at 0 and no libvirt header: say where a stream starts, if one does (file:PATH,offset=N).
+      const err = opts.offset === undefined && !libvirt ? await explainMissingMagic(e, source, opts.offsetFlag) : e;
       await source.close();
-      throw e;
+      throw err;
     }
   }
 
@@ -150,7 +155,7 @@ export class MigrationFile {
         }
         case 'ram-block':
           if (r.entry.mappedRam) {
-            checkMappedRamHeader(r.entry.mappedRam);
+            checkMappedRamHeader(r.entry, targetPageSize(this.configuration));
             this.blocks.push(await MappedRamBlock.load(this.source, r.entry));
           } else {
             const b = new StreamRamBlock(this.source, r.entry, targetPageSize(this.configuration));
@@ -196,38 +201,25 @@ export class MigrationFile {
   }
 }
 
-/** The walk hands on any header version and alignment; QEMU refuses these, and so does the reader. */
-function checkMappedRamHeader(h: NonNullable<RamBlockEntry['mappedRam']>): void {
-  if (h.version > MAPPED_RAM_HDR_VERSION) throw new FormatError(h.headerOffset, `mapped-ram header version ${MAPPED_RAM_HDR_VERSION}`, String(h.version));
-  if (!Number.isSafeInteger(h.bitmapOffset)) throw new FormatError(h.headerOffset + 12, 'bitmap offset below 2^53', 'a larger value');
-  if (h.pagesOffset % h.pageSize !== 0) throw new FormatError(h.headerOffset + 20, `pages offset aligned to the page size ${h.pageSize}`, hex(h.pagesOffset));
+/** "blocks: a, b, c, d, e and 1995 more": a few names, never thousands. */
+function blockList(ids: string[], shown = 5): string {
+  if (ids.length === 0) return 'the file has no RAM blocks';
+  const more = ids.length > shown ? ` and ${ids.length - shown} more` : '';
+  return `blocks: ${ids.slice(0, shown).map((x) => JSON.stringify(x)).join(', ')}${more}`;
 }
 
 /**
- * A migration file, or a qcow2 snapshot's VM state. A qcow2 image named without a snapshot is
- * refused with the candidates, instead of "expected QEMU migration magic".
+ * The walk hands on any header version, page size and alignment; QEMU refuses these, and so does
+ * the reader. A header page size other than the target page size (E_PAGE_SIZE) makes QEMU read
+ * another number of bitmap bits than the block has pages, so it loads other contents: refused.
  */
-export async function openInput(file: string | number, snapshot?: string): Promise<PositionalSource> {
-  if (snapshot !== undefined) {
-    if (typeof file === 'number') throw new UsageError('--snapshot needs a qcow2 image path, not a descriptor');
-    return openSnapshotSource(file, snapshot);
+function checkMappedRamHeader(entry: RamBlockEntry, tps: number): void {
+  const h = entry.mappedRam!;
+  if (hasNoAreas(h) && entry.mrAddr === null) {
+    throw new FormatError(h.headerOffset + 12, `a bitmap and a page area for block ${JSON.stringify(entry.idstr)} (offsets 0/0 leave a block out only under x-ignore-shared, which the configuration does not list)`, 'bitmap offset 0 and pages offset 0');
   }
-  const source = await FileSource.open(file);
-  const head = new Uint8Array(Math.min(4, source.size));
-  await source.readInto(head, 0);
-  if (typeof file === 'string' && isQcow2Magic(head)) {
-    await source.close();
-    throw await snapshotNeeded(file);
-  }
-  return source;
-}
-
-async function readLibvirtHeader(source: PositionalSource): Promise<LibvirtHeader | null> {
-  const fixed = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
-  await source.readInto(fixed, 0);
-  if (fixed.length < 16 || !isLibvirtMagic(fixed)) return null;
-  const h = decodeLibvirtFixed(fixed, source.size);
-  const data = new Uint8Array(Math.min(h.dataLen, MAX_LIBVIRT_DATA));
-  await source.readInto(data, LIBVIRT_HEADER_SIZE);
-  return { ...h, ...decodeLibvirtData(data, h.cookieOffset) };
+  if (h.version > MAPPED_RAM_HDR_VERSION) throw new FormatError(h.headerOffset, `mapped-ram header version ${MAPPED_RAM_HDR_VERSION}`, String(h.version));
+  if (h.pageSize !== tps) throw new FormatError(h.headerOffset + 4, `mapped-ram header page size ${tps}, the target page size (E_PAGE_SIZE)`, String(h.pageSize), 'page-size');
+  if (!Number.isSafeInteger(h.bitmapOffset)) throw new FormatError(h.headerOffset + 12, 'bitmap offset below 2^53', 'a larger value');
+  if (h.pagesOffset % tps !== 0) throw new FormatError(h.headerOffset + 20, `pages offset aligned to the page size ${tps}`, hex(h.pagesOffset));
 }

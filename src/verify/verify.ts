@@ -3,11 +3,12 @@ import { CAPABILITY_MAPPED_RAM, LIBVIRT_FORMAT_SPARSE, LIBVIRT_HEADER_SIZE } fro
 import { FormatError, UsageError } from '../format/errors.js';
 import { decodeLibvirtFixed, isLibvirtMagic } from '../codec/libvirt.js';
 import type { PositionalSource } from '../io/source.js';
-import { openInput } from '../reader/migration-file.js';
+import { openInput } from '../reader/input.js';
 import type { RamBlock } from '../reader/ram-block.js';
 import { checkContent, type ContentOptions } from './content.js';
 import { Findings, type Finding } from './findings.js';
 import { checkLayout } from './layout.js';
+import { findStreamStart, hasMagicAt } from '../reader/find-stream.js';
 import { withReaderArena } from '../reader/page-reader.js';
 import { walkStream } from './walk.js';
 
@@ -54,7 +55,12 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
     source = await openInput(path, opts.snapshot);
   } catch (e) {
     // A wrong or missing --snapshot, or a qcow2 image this reader refuses: one line, not a finding.
-    if (e instanceof UsageError || e instanceof FormatError) throw e;
+    if (e instanceof UsageError || (e instanceof FormatError && opts.snapshot !== undefined)) throw e;
+    // A compressed save whose data does not decompress: a defect of the file, found.
+    if (e instanceof FormatError) {
+      findings.add('E_DECOMPRESS', e.offset, e.message);
+      return report(path, null, findings, {}, true, null);
+    }
     const err = e as NodeJS.ErrnoException;
     findings.add('E_OPEN', 0, err.message ?? String(e));
     return report(path, null, findings, {}, false, null);
@@ -81,6 +87,14 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
     } else if (streamOffset > 0) prefix = { start: 0, end: streamOffset, what: 'bytes before the stream offset' };
     if (streamOffset > source.size) throw new UsageError(`offset ${streamOffset} is beyond the end of the file (${source.size} bytes)`);
     if (!checked) return report(path, source, findings, {}, false, null, streamOffset);
+    // No magic at 0 and no libvirt header: name where a stream starts, if one does (file:PATH,offset=N).
+    if (opts.offset === undefined && libvirtFormat === null && prefix === null && !(await hasMagicAt(source, 0))) {
+      const at = await findStreamStart(source);
+      if (at !== null) {
+        findings.add('E_MAGIC', 0, `no QEMU migration magic "QEVM" at offset 0; a QEMU stream starts at offset ${at}: use --offset ${at}`);
+        return report(path, source, findings, {}, false, null, streamOffset);
+      }
+    }
 
     const map = await walkStream(source, streamOffset, findings);
     if (!map.isMigration) return report(path, source, findings, {}, false, null, streamOffset);
@@ -91,9 +105,11 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
     const mapped = await checkLayout(source, map, findings, prefix);
     let digests: Record<string, string> = {};
     if (!opts.quick) {
-      const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream ? [b.stream] : []));
+      // A block x-ignore-shared left out has no content in the file to check or digest.
+      const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream && !b.stream.ignored ? [b.stream] : []));
 
-      const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0);
+      // The bytes before the stream (offset=N prefix, libvirt header) hold disk blocks too.
+      const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0) + (await nonZeroBlockBytes(source, streamOffset));
       digests = await withReaderArena((arena) =>
         checkContent(source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, progress: opts.progress, direct: opts.direct }),
       opts);
@@ -102,6 +118,24 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
   } finally {
     await source.close();
   }
+}
+
+/**
+ * Bytes of whole 4 KiB blocks in [0, end) that hold a non-zero byte: a lower bound of what that
+ * range allocates (all-zero blocks may be holes), so an allocated prefix cannot hide holes under
+ * set bits.
+ */
+async function nonZeroBlockBytes(source: PositionalSource, end: number): Promise<number> {
+  const BLOCK = 4096;
+  const whole = Math.floor(Math.min(end, source.size) / BLOCK) * BLOCK;
+  const buf = new Uint8Array(Math.min(whole, 1 << 20));
+  let n = 0;
+  for (let at = 0; at < whole; at += buf.length) {
+    const len = Math.min(buf.length, whole - at);
+    await source.readInto(buf.subarray(0, len), at);
+    for (let b = 0; b < len; b += BLOCK) if (buf.subarray(b, b + BLOCK).some((x) => x !== 0)) n += BLOCK;
+  }
+  return n;
 }
 
 function report(path: string, source: PositionalSource | null, f: Findings, digests: Record<string, string>, checked: boolean, format: VerifyReport['format'], streamOffset = 0): VerifyReport {

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { verifyFile } from '../../src/index.js';
 import { runCli } from '../support/cli.js';
-import { describeQemu, makeTempDir } from '../support/qemu.js';
-import { buildSnapshotImage, craftCompressedSnapshot, describeQemu11, expectedRam, loadFile11, loadvm11, migrateToFile11, QCOW2_FIXTURES, qemuImg, sha256 } from '../support/qcow2.js';
+import { describeQemuOn, makeTempDir } from '../support/qemu.js';
+import { buildSnapshotImage, craftCompressedSnapshot, expectedRam, loadFile11, loadvm11, migrateToFile11, QCOW2_FIXTURES, qemuImg, sha256 } from '../support/qcow2.js';
 
 // QEMU 11 sees the host's /tmp only: everything it opens lives here.
 const dir = makeTempDir('mram-qcow2-qemu-');
@@ -20,7 +20,7 @@ async function extractMem(image: string, snapshot: string): Promise<Buffer> {
   return fs.readFileSync(out);
 }
 
-describeQemu11('qcow2 snapshots saved by QEMU 11 now', () => {
+describeQemuOn(['11'], 'qcow2 snapshots saved by QEMU 11 now', () => {
   it('several snapshots (stream, mapped-ram, one deleted): each extracts to its RAM; conversions load in QEMU with that RAM', async () => {
     const image = path.join(dir, 'live.qcow2');
     const meta = await buildSnapshotImage(QCOW2_FIXTURES['snap-v3']!, image);
@@ -68,7 +68,7 @@ describeQemu11('qcow2 snapshots saved by QEMU 11 now', () => {
   }
 });
 
-describeQemu('qcow2 snapshots saved by QEMU 10 (host)', () => {
+describeQemuOn(['10'], 'qcow2 snapshots saved by QEMU 10 (host)', () => {
   it('a stream vmstate extracts to the RAM QEMU 10 saved', async () => {
     const image = path.join(dir, 'q10.qcow2');
     const meta = await buildSnapshotImage({ name: 'q10', gen: 10, options: 'compat=1.1', saves: [{ name: 'one', seed: 901, mappedRam: false }, { name: 'two', seed: 902, mappedRam: false }] }, image);

@@ -8,35 +8,15 @@ import zlib from 'node:zlib';
 import { Qcow2Image } from '../../src/qcow2/index.js';
 import { COMMITTED_DIR, GENERATED_DIR, REPO_ROOT } from './fixtures.js';
 import { makeGuestRam, writeSparse } from './guest-ram.js';
-import { makeTempDir, QEMU_BIN, qemuAvailable } from './qemu.js';
+import { generation, makeTempDir, QEMU_BIN, qemuAvailable } from './qemu.js';
 import { QmpClient } from './qmp.js';
-
-const vt = process.env.VITEST ? await import('vitest') : undefined;
 
 export const TRIXIE = path.join(REPO_ROOT, 'scripts/trixie');
 export type Generation = 10 | 11;
 
-let v11: boolean | undefined;
 /** QEMU 11 and qemu-img 11 runnable through scripts/trixie. */
 export function qemu11Available(): boolean {
-  if (v11 !== undefined) return v11;
-  const r = spawnSync(TRIXIE, ['qemu-system-x86_64', '--version'], { encoding: 'utf8' });
-  v11 = r.status === 0 && /version 1[1-9]\./.test(r.stdout);
-  return v11;
-}
-
-/** `describe` for suites that need QEMU 11: skipped locally without it, a failure under CI. */
-export function describeQemu11(name: string, fn: () => void): void {
-  const { describe, it } = vt!;
-  if (qemu11Available()) return describe(name, fn);
-  if (process.env.CI) {
-    describe(name, () => it('requires QEMU 11 (scripts/install-qemu11.sh; CI is set: skipping is a failure)', () => {
-      throw new Error(`QEMU 11 missing: run scripts/install-qemu11.sh`);
-    }));
-    return;
-  }
-  console.warn(`[mram] SKIPPING ${name}: QEMU 11 not runnable through scripts/trixie`);
-  describe.skip(name, fn);
+  return qemuAvailable(generation('11'));
 }
 
 /** Runs qemu-img (11 in the chroot, else the host's); paths must be absolute. */
@@ -263,7 +243,7 @@ export async function getQcow2Fixture(name: string): Promise<{ image: string; me
     writeSparse(tmp, zlib.gunzipSync(fs.readFileSync(path.join(COMMITTED_DIR, `${name}.qcow2.gz`)), { maxOutputLength: 2 ** 31 }));
     if (sha256(fs.readFileSync(tmp)) !== meta.imageSha256) throw new Error(`committed ${name}.qcow2.gz: checksum mismatch`);
   } else {
-    if (!(spec.gen === 11 ? qemu11Available() : qemuAvailable())) throw new Error(`fixture ${name} needs QEMU ${spec.gen}`);
+    if (!qemuAvailable(generation(spec.gen === 11 ? '11' : '10'))) throw new Error(`fixture ${name} needs QEMU ${spec.gen}`);
     meta = await buildSnapshotImage(spec, tmp);
   }
   fs.renameSync(tmp, image);
