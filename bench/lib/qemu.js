@@ -68,7 +68,7 @@ async function qmpConnect(sock, proc, timeoutMs = 20000) {
 }
 
 /** Paused q35/TCG guest, RAM = memory-backend-file at `ramPath` (created by QEMU if missing). */
-export async function startGuest({ memMiB, ramPath, incoming = false }) {
+export async function startGuest({ memMiB, ramPath, incoming = false, extraArgs = [], command = [QEMU_BIN] }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mram-e2e-qmp-'));
   const sock = path.join(dir, 'qmp.sock');
   const args = [
@@ -78,7 +78,8 @@ export async function startGuest({ memMiB, ramPath, incoming = false }) {
     '-qmp', `unix:${sock},server=on,wait=off`,
   ];
   if (incoming) args.push('-incoming', 'defer');
-  const [cmd, argv] = haveSetpriv ? ['setpriv', ['--pdeathsig', 'KILL', QEMU_BIN, ...args]] : [QEMU_BIN, args];
+  args.push(...extraArgs);
+  const [cmd, argv] = haveSetpriv ? ['setpriv', ['--pdeathsig', 'KILL', ...command, ...args]] : [command[0], [...command.slice(1), ...args]];
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   live.add(proc);
   let stderr = '';

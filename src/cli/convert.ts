@@ -9,6 +9,7 @@ import { EXIT_OK, EXIT_USAGE, parseSize, reportError, type CliIO, type Command }
 
 const HELP = `usage: mram convert IN OUT [--to mapped-ram|stream] [--input-offset N] [--offset N]
                     [--direct-io auto|on|off] [--force] [--drop-libvirt-header] [--allow-incomplete]
+                    [--snapshot NAME|ID]
 
 Converts a QEMU migration file between the plain stream format and mapped-ram, or re-lays
 out a mapped-ram file (new offset, zero pages rescanned).
@@ -31,6 +32,7 @@ An incomplete save ("LibvirtQemudPart") is refused with exit 1.
   --force           overwrite OUT if it exists
   --drop-libvirt-header  write a bare QEMU file without IN's libvirt header
   --allow-incomplete     convert an incomplete libvirt save anyway (OUT stays marked incomplete)
+  --snapshot S      IN is a qcow2 image: convert the VM state of its internal snapshot S
 `;
 
 export const convert: Command = async (args: string[], io: CliIO): Promise<number> => {
@@ -48,6 +50,7 @@ export const convert: Command = async (args: string[], io: CliIO): Promise<numbe
         force: { type: 'boolean', default: false },
         'drop-libvirt-header': { type: 'boolean', default: false },
         'allow-incomplete': { type: 'boolean', default: false },
+        snapshot: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -78,6 +81,7 @@ export const convert: Command = async (args: string[], io: CliIO): Promise<numbe
       force: values.force,
       dropLibvirtHeader: values['drop-libvirt-header'],
       allowIncomplete: values['allow-incomplete'],
+      snapshot: values.snapshot,
       onWarning: (m) => io.stderr.write(`mram convert: warning: ${escapeControl(m)}\n`),
       onProgress: showProgress ? (p) => io.stderr.write(`\r${progressLine(p, Date.now() - started)}\x1b[K`) : undefined,
     });

@@ -5,14 +5,15 @@ import { extractAll, extractBlock, extractToStream } from '../extract/index.js';
 import { MigrationFile } from '../reader/migration-file.js';
 import { EXIT_OK, parseSize, reportError, type CliIO, type Command } from './io.js';
 
-const HELP = `usage: mram extract FILE --block ID -o OUT [--offset N] [--force]
-       mram extract FILE --all DIR [--offset N] [--force]
+const HELP = `usage: mram extract FILE --block ID -o OUT [--offset N] [--force] [--snapshot NAME|ID]
+       mram extract FILE --all DIR [--offset N] [--force] [--snapshot NAME|ID]
 
 Writes the raw guest RAM image of RAM blocks (mapped-ram or plain stream files).
   --block ID -o OUT  one block; OUT '-' writes the dense image to stdout
   --all DIR          every block into DIR; file name = idstr with bytes other than
                      [A-Za-z0-9_@+-.] as %XX, plus ".ram" (e.g. %2From@etc%2Facpi%2Ftables.ram)
   --force            overwrite existing files
+  --snapshot S       FILE is a qcow2 image: the RAM of its internal snapshot S
 Files are sparse: absent and all-zero pages are left as holes.
 A block that x-ignore-shared left out has no memory in the file: --block refuses it
 (exit 1), --all skips it with a note.
@@ -25,6 +26,7 @@ interface ExtractArgs {
   all?: string;
   offset?: number;
   force: boolean;
+  snapshot?: string;
 }
 
 function parseArgs(args: string[]): ExtractArgs | null {
@@ -41,6 +43,7 @@ function parseArgs(args: string[]): ExtractArgs | null {
     else if (a === '--block') o.block = value(++i, a);
     else if (a === '-o' || a === '--output') o.out = value(++i, a);
     else if (a === '--all') o.all = value(++i, a);
+    else if (a === '--snapshot') o.snapshot = value(++i, a);
     else if (a === '--offset') o.offset = parseSize(value(++i, a), '--offset');
     else if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option ${JSON.stringify(a)}`);
     else if (o.file !== undefined) throw new UsageError('extract takes one FILE');
@@ -66,7 +69,7 @@ export const extract: Command = async (args: string[], io: CliIO): Promise<numbe
   }
   let file: MigrationFile | null = null;
   try {
-    file = await MigrationFile.open(o.file, { offset: o.offset });
+    file = await MigrationFile.open(o.file, { offset: o.offset, snapshot: o.snapshot });
     if (o.all !== undefined) {
       for (const b of file.blocks.filter((x) => x.ignored)) {
         io.stderr.write(`${escapeControl(b.id)}: skipped, left out by x-ignore-shared (its memory is not in the file)\n`);

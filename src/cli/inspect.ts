@@ -4,11 +4,15 @@ import { escapeControl } from '../format/escape.js';
 import { FileSource } from '../io/file-source.js';
 import { blockMapInput, occupancyBar } from '../map/map.js';
 import { readLibvirtHeader } from '../reader/input.js';
+import { stat } from 'node:fs/promises';
 import { MigrationFile } from '../reader/migration-file.js';
+import { isQcow2File, listSnapshots } from '../reader/snapshot.js';
+import { snapshotsJson, snapshotsText } from './snapshots.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseSize, reportError, type CliIO } from './io.js';
 import { humanBytes, table } from './text.js';
 
 const HELP = `usage: mram inspect FILE [--offset N] [--json] [--devices] [--xml]
+       mram inspect DISK.qcow2 [--snapshot NAME|ID] [--json] [--devices]
 
 Shows the structure of a QEMU migration file (mapped-ram or plain stream, optionally
 inside a libvirt save header). Reads metadata only. Exits 1 with one error line when the
@@ -20,6 +24,8 @@ file is not a migration file or cannot be mapped to its end (the partial map is 
   --devices    list every device section
   --xml        print only the domain XML of a libvirt save (for virsh define); exits 1
                when FILE has no libvirt header
+  --snapshot S the VM state of internal snapshot S (name or id) of a qcow2 image;
+               without it, a qcow2 image's snapshots with VM state are listed
 `;
 
 /** The JSON document of `inspect --json` (spec/inspect.schema.json). */
@@ -138,6 +144,7 @@ export async function inspect(args: string[], io: CliIO): Promise<number> {
         json: { type: 'boolean' },
         devices: { type: 'boolean' },
         xml: { type: 'boolean' },
+        snapshot: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -159,7 +166,13 @@ export async function inspect(args: string[], io: CliIO): Promise<number> {
   let file: MigrationFile | undefined;
   try {
     const offset = values.offset === undefined ? undefined : parseSize(values.offset, '--offset');
-    file = await MigrationFile.open(path, { offset });
+    if (values.snapshot === undefined && (await isQcow2File(path))) {
+      const st = await stat(path);
+      const listing = { path, size: st.size, allocated: st.blocks * 512, ...(await listSnapshots(path)) };
+      io.stdout.write(values.json ? JSON.stringify(snapshotsJson(listing), null, 2) + '\n' : snapshotsText(listing));
+      return EXIT_OK;
+    }
+    file = await MigrationFile.open(path, { offset, snapshot: values.snapshot });
     io.stdout.write(values.json ? JSON.stringify(inspectJson(file), null, 2) + '\n' : inspectText(file, { ...values, bars: io.stdout.isTTY === true }));
     if (file.complete) return EXIT_OK;
     // The map above is partial: say why on one line and fail, so scripts do not take it as whole.

@@ -6,13 +6,14 @@ import type { Finding } from '../verify/findings.js';
 import { verifyFile, type VerifyReport } from '../verify/verify.js';
 import { EXIT_OK, parseSize, reportError, type CliIO, type Command } from './io.js';
 
-const HELP = `usage: mram verify FILE [--offset N] [--json] [--digest] [--quick]
+const HELP = `usage: mram verify FILE [--offset N] [--json] [--digest] [--quick] [--snapshot NAME|ID]
 
 Checks a QEMU migration file (mapped-ram or plain stream, optionally libvirt-wrapped).
   --offset N   the QEMU stream starts at byte N (like file:PATH,offset=N)
   --json       machine-readable report on stdout
   --digest     SHA-256 of each RAM block's guest-visible content (= sha256sum of its raw RAM image)
   --quick      metadata only: no page data is read
+  --snapshot S FILE is a qcow2 image: check the VM state of its internal snapshot S
 Exit status: 0 clean, 1 could not check, 2 errors found, 3 warnings only.
 `;
 
@@ -22,6 +23,7 @@ interface VerifyArgs {
   json: boolean;
   digest: boolean;
   quick: boolean;
+  snapshot?: string;
 }
 
 function parseArgs(args: string[]): VerifyArgs | null {
@@ -32,7 +34,10 @@ function parseArgs(args: string[]): VerifyArgs | null {
     else if (a === '--json') out.json = true;
     else if (a === '--digest') out.digest = true;
     else if (a === '--quick') out.quick = true;
-    else if (a === '--offset' || a.startsWith('--offset=')) {
+    else if (a === '--snapshot') {
+      out.snapshot = args[++i];
+      if (out.snapshot === undefined) throw new UsageError('--snapshot needs a name or id');
+    }    else if (a === '--offset' || a.startsWith('--offset=')) {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
       if (v === undefined) throw new UsageError('--offset needs a value');
       out.offset = parseSize(v, '--offset');
@@ -58,7 +63,7 @@ export const verify: Command = async (args: string[], io: CliIO): Promise<number
   }
   try {
     const progress = io.stderr.isTTY ? progressLine(io) : undefined;
-    const r = await verifyFile(opts.file, { offset: opts.offset, digest: opts.digest, quick: opts.quick, progress: progress?.update });
+    const r = await verifyFile(opts.file, { offset: opts.offset, digest: opts.digest, quick: opts.quick, snapshot: opts.snapshot, progress: progress?.update });
     progress?.clear();
     io.stdout.write(opts.json ? JSON.stringify(toJson(r), null, 2) + '\n' : human(r));
     return r.exitCode;

@@ -3,7 +3,7 @@ import { RecordType } from '../format/constants.js';
 import { be32 } from '../format/bytes.js';
 import { FormatError } from '../format/errors.js';
 import { MAX_BUFFERED_RECORD } from '../io/cursor.js';
-import type { FileSource } from '../io/file-source.js';
+import type { PositionalSource } from '../io/source.js';
 
 export interface VmsdDescription {
   vmsd_name?: string;
@@ -61,7 +61,7 @@ const TAIL_WINDOW = 1 << 20;
  * `locateVmdesc` on a file's last MiB; with `thorough`, up to MAX_BUFFERED_RECORD bytes when the
  * file ends with '}' (else a larger vmdesc is found only when the walk reaches it).
  */
-export async function readVmdescAtEnd(source: FileSource, streamOffset: number, thorough = false): Promise<VmdescAtEnd> {
+export async function readVmdescAtEnd(source: PositionalSource, streamOffset: number, thorough = false): Promise<VmdescAtEnd> {
   const last = new Uint8Array(1);
   if (source.size - streamOffset < 7 || (await source.readInto(last, source.size - 1)) !== 1) return { vmdesc: null };
   for (const window of thorough && last[0] === 0x7d ? [TAIL_WINDOW, MAX_BUFFERED_RECORD] : [TAIL_WINDOW]) {

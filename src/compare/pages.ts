@@ -1,9 +1,8 @@
 // Reads windows of one RAM block's guest-visible pages: only the span its presence bitmap covers,
 // mapped-ram page areas with O_DIRECT from arena memory, other encodings through RamBlock.read.
-import type { promises as fsp } from 'node:fs';
 import { FormatError } from '../format/errors.js';
 import type { MigrationFile } from '../reader/migration-file.js';
-import { DIRECT_ALIGN, openForRead, readAt } from '../reader/page-reader.js';
+import { DIRECT_ALIGN, pageSource, type PageSource as SourceReader } from '../reader/page-reader.js';
 import { MappedRamBlock, type RamBlock } from '../reader/ram-block.js';
 
 /** First and one-past-last set bit in [from, to), or null when none is set. */
@@ -33,15 +32,16 @@ export class PageSource {
 
   private constructor(
     readonly file: MigrationFile,
-    private readonly direct: fsp.FileHandle | null,
-    private readonly buffered: fsp.FileHandle,
+    private readonly direct: SourceReader | null,
+    private readonly buffered: SourceReader,
   ) {}
 
+  /** Page areas through the file's own source (a snapshot reads through its cluster mapping). */
   static async open(file: MigrationFile): Promise<PageSource> {
     const mapped = file.blocks.some((b) => b instanceof MappedRamBlock);
-    const d = mapped ? await openForRead(file.path, true) : null;
-    const buffered = d && !d.direct ? d.fh : (await openForRead(file.path, false)).fh;
-    return new PageSource(file, d?.direct ? d.fh : null, buffered);
+    const d = mapped ? await pageSource(file.source, true) : null;
+    const buffered = d && !d.direct ? d : await pageSource(file.source, false);
+    return new PageSource(file, d?.direct ? d : null, buffered);
   }
 
   async close(): Promise<void> {
@@ -67,7 +67,7 @@ export class PageSource {
     if (block instanceof MappedRamBlock) {
       const pos = block.pagesOffset + lo * ps;
       const aligned = this.direct !== null && pos % DIRECT_ALIGN === 0 && dst.length % DIRECT_ALIGN === 0 && dst.byteOffset % DIRECT_ALIGN === 0;
-      const got = await readAt(aligned ? this.direct! : this.buffered, dst, dst.length, pos, aligned);
+      const got = await (aligned ? this.direct! : this.buffered).read(dst, dst.length, pos);
       if (got < dst.length) {
         const page = lo + Math.floor(got / ps);
         throw new FormatError(pos + got, `page ${page} of block ${JSON.stringify(block.id)} (its bitmap bit is set)`, 'end of file', 'truncated');

@@ -12,6 +12,9 @@ import { readLibvirtHeader } from '../reader/input.js';
 import { PrefetchFileCursor } from '../io/prefetch-cursor.js';
 import { explainMissingMagic } from '../reader/find-stream.js';
 import { MigrationFile } from '../reader/migration-file.js';
+import type { MigrationFormat } from '../reader/detect.js';
+import { isQcow2File, openSnapshotSource, snapshotNeeded } from '../reader/snapshot.js';
+import type { PositionalSource } from '../io/source.js';
 import { refuseSameFile } from '../writer/output-file.js';
 import { ByteSink, FileSink, WritableSink } from './byte-sink.js';
 import { copyDecompressed, libvirtOutputPrefix, outputOffset, type LibvirtSaveOptions } from './libvirt-save.js';
@@ -20,7 +23,7 @@ import type { ProgressListener } from './progress.js';
 import { mappedRamToMappedRam, streamToMappedRam } from './to-mapped-ram.js';
 import { mappedRamToStream } from './to-stream.js';
 
-export type MigrationFormat = 'mapped-ram' | 'stream';
+export type { MigrationFormat };
 
 export interface ConvertOptions extends LibvirtSaveOptions {
   /** Output format; default: the other format of the input (a pipe input: mapped-ram). */
@@ -36,6 +39,8 @@ export interface ConvertOptions extends LibvirtSaveOptions {
   force?: boolean;
   onWarning?: (message: string) => void;
   onProgress?: ProgressListener;
+  /** IN is a qcow2 image: convert the VM state of this internal snapshot (name or id). */
+  snapshot?: string;
 }
 
 export interface ConvertResult {
@@ -64,7 +69,8 @@ export async function convertMigration(
     return { from: 'stream', to, bytes: s.size, direct: s.direct };
   }
   if (typeof output === 'string') refuseSameFile(input, output);
-  const { format, offset, size, source, ignoreShared, libvirt } = await detect(input, opts.inputOffset);
+  if (opts.snapshot === undefined && (await isQcow2File(input))) throw await snapshotNeeded(input);
+  const { format, offset, size, source, ignoreShared, libvirt } = await detect(input, opts.inputOffset, opts.snapshot);
   const to = opts.to ?? (format === 'stream' ? 'mapped-ram' : 'stream');
   if (format === 'stream') {
     try {
@@ -72,7 +78,7 @@ export async function convertMigration(
       if (to === 'stream' && compressed) return { from: format, to, bytes: await toRawSave(input, offset, compressed, output, libvirtOutputPrefix(libvirt, to, opts), opts), direct: null };
       if (to === 'stream') throw new UsageError(`${input} is already a plain stream`);
       if (typeof output !== 'string') throw new UsageError('mapped-ram output must be a file (it is written out of order)');
-      const ignoredBlocks = ignoreShared ? await blocksLeftOut(input, offset) : undefined;
+      const ignoredBlocks = ignoreShared ? await blocksLeftOut(input, offset, opts.snapshot) : undefined;
       const prefix = libvirtOutputPrefix(libvirt, to, opts);
       const mr = { ...opts, prefix: prefix ?? undefined, offset: outputOffset(prefix, opts.offset), ignoredBlocks };
       if (compressed) {
@@ -86,7 +92,7 @@ export async function convertMigration(
     }
   }
   await source.close();
-  const file = await MigrationFile.open(input, { offset });
+  const file = await MigrationFile.open(input, { offset, snapshot: opts.snapshot });
   try {
     if (!file.complete) throw new UsageError(`${input} is incomplete (${file.notes.join('; ') || 'no EOF record'})`);
     const prefix = libvirtOutputPrefix(file.libvirt, to, opts);
@@ -149,8 +155,9 @@ async function toRawSave(input: string, offset: number, format: string, output: 
 async function detect(
   path: string,
   inputOffset?: number,
-): Promise<{ format: MigrationFormat; offset: number; size: number; source: FileSource; ignoreShared: boolean; libvirt: LibvirtHeader | null }> {
-  const source = await FileSource.open(path);
+  snapshot?: string,
+): Promise<{ format: MigrationFormat; offset: number; size: number; source: PositionalSource; ignoreShared: boolean; libvirt: LibvirtHeader | null }> {
+  const source = snapshot === undefined ? await FileSource.open(path) : await openSnapshotSource(path, snapshot);
   let isLibvirt = false;
   try {
     const libvirt = await readLibvirtHeader(source);
@@ -176,8 +183,8 @@ async function detect(
 }
 
 /** Blocks of an x-ignore-shared plain stream that no page record fills: QEMU left them out. */
-async function blocksLeftOut(path: string, offset: number): Promise<Set<string>> {
-  const file = await MigrationFile.open(path, { offset });
+async function blocksLeftOut(path: string, offset: number, snapshot?: string): Promise<Set<string>> {
+  const file = await MigrationFile.open(path, { offset, snapshot });
   try {
     return new Set(file.blocks.filter((b) => b.ignored).map((b) => b.id));
   } finally {

@@ -25,7 +25,7 @@ export interface ExtractResult {
 
 /** Guest-visible chunks of a block, whichever encoding stores it. */
 function chunksOf(file: MigrationFile, block: RamBlock, arena: Arena, opts: PageReaderOptions & { presentOnly?: boolean }): AsyncGenerator<PageChunk, void, undefined> {
-  if (block instanceof MappedRamBlock) return readMappedPages(file.path, file.size, block, arena, opts);
+  if (block instanceof MappedRamBlock) return readMappedPages(file.source, block, arena, opts);
   return readBlockPages(block, arena, opts);
 }
 

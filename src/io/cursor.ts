@@ -2,7 +2,7 @@
 // `need(n)` makes n bytes available; the sync getters then decode them without further checks.
 import { FormatError } from '../format/errors.js';
 import { be16, be32, be64, bytesToString } from '../format/bytes.js';
-import type { FileSource } from './file-source.js';
+import type { PositionalSource } from './source.js';
 
 /** No single record is buffered whole beyond this; larger claims are refused before allocating. */
 export const MAX_BUFFERED_RECORD = 64 << 20;
@@ -140,7 +140,7 @@ export abstract class Cursor {
 /** Cursor over a file: skips and seeks are free (no bytes are read). */
 export class FileCursor extends Cursor {
   constructor(
-    readonly source: FileSource,
+    readonly source: PositionalSource,
     offset: number,
   ) {
     super();

@@ -1,5 +1,6 @@
 import { fstat, read, promises as fsp, constants as fsc } from 'node:fs';
 import { promisify } from 'node:util';
+import type { PositionalSource } from './source.js';
 
 const fstatFd = promisify(fstat);
 
@@ -10,7 +11,7 @@ export interface Reader {
 }
 
 /** A regular file read with positional reads; knows its apparent and allocated size. */
-export class FileSource {
+export class FileSource implements PositionalSource {
   private constructor(
     private readonly reader: Reader,
     /** The path, or `fd N` for a descriptor passed in. */
@@ -18,6 +19,8 @@ export class FileSource {
     readonly size: number,
     /** Bytes actually allocated on disk (st_blocks * 512): a sparse file is smaller than `size`. */
     readonly allocated: number,
+    /** Opened by path, so it can be reopened (e.g. with O_DIRECT for page reads). */
+    readonly reopenable: boolean,
   ) {}
 
   /** Opens a path, or reads from an open descriptor (which stays the caller's: close() leaves it open). */
@@ -30,7 +33,7 @@ export class FileSource {
           new Promise((resolve, reject) => read(file, into, offset, length, position, (e, n) => (e ? reject(e) : resolve(n)))),
         close: async () => undefined,
       };
-      return new FileSource(reader, `fd ${file}`, st.size, st.blocks * 512);
+      return new FileSource(reader, `fd ${file}`, st.size, st.blocks * 512, false);
     }
     const flags = fsc.O_RDONLY | (opts.direct ? fsc.O_DIRECT : 0);
     const handle = await fsp.open(file, flags);
@@ -41,7 +44,7 @@ export class FileSource {
         read: async (into, offset, length, position) => (await handle.read(into, offset, length, position)).bytesRead,
         close: () => handle.close(),
       };
-      return new FileSource(reader, file, st.size, st.blocks * 512);
+      return new FileSource(reader, file, st.size, st.blocks * 512, true);
     } catch (e) {
       await handle.close();
       throw e;
@@ -53,7 +56,7 @@ export class FileSource {
    * (`size` is then the decompressed size and `allocated` the compressed file's).
    */
   static fromReader(reader: Reader, path: string, size: number, allocated: number): FileSource {
-    return new FileSource(reader, path, size, allocated);
+    return new FileSource(reader, path, size, allocated, false);
   }
 
   /** Reads up to `into.length` bytes at `position`; returns the count (short only at end of file). */

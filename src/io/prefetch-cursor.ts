@@ -1,7 +1,7 @@
 // A file cursor for reading a whole stream front to back: large reads straight into the buffer,
 // and the next one already in flight while the current bytes are parsed (disk and parser overlap).
 import { FileCursor } from './cursor.js';
-import type { FileSource } from './file-source.js';
+import type { PositionalSource } from './source.js';
 
 /** Bytes per read. */
 const CHUNK = 2 << 20;
@@ -12,7 +12,7 @@ export class PrefetchFileCursor extends FileCursor {
   /** The read in flight: it fills buf[into, into + length) with the bytes at file offset `at`. */
   private next: { at: number; into: number; done: Promise<number> } | null = null;
 
-  constructor(source: FileSource, offset: number) {
+  constructor(source: PositionalSource, offset: number) {
     super(source, offset);
     this.buf = new Uint8Array(PREFETCH_BUFFER);
   }

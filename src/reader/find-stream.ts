@@ -3,7 +3,7 @@ import { QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION } from '../format/constants.js
 import { FormatError } from '../format/errors.js';
 import { readRecords } from '../codec/records.js';
 import { FileCursor } from '../io/cursor.js';
-import type { FileSource } from '../io/file-source.js';
+import type { PositionalSource } from '../io/source.js';
 
 /** How far into a file the stream start is looked for (QEMU's offset= is usually a few KiB to a few MiB). */
 export const STREAM_SEARCH_LIMIT = 64 << 20;
@@ -15,7 +15,7 @@ const CHUNK = 1 << 20;
  * The first offset in (0, limit) where a QEMU stream starts: the magic, version 3 and a
  * configuration section that parses. null when there is none. Reads at most `limit` bytes.
  */
-export async function findStreamStart(source: FileSource, limit = STREAM_SEARCH_LIMIT): Promise<number | null> {
+export async function findStreamStart(source: PositionalSource, limit = STREAM_SEARCH_LIMIT): Promise<number | null> {
   const end = Math.min(source.size, limit);
   const buf = Buffer.alloc(CHUNK + SIGNATURE.length - 1);
   // Chunks overlap by the signature length less one, so a signature across a boundary is found.
@@ -29,7 +29,7 @@ export async function findStreamStart(source: FileSource, limit = STREAM_SEARCH_
   return null;
 }
 
-async function configurationParses(source: FileSource, offset: number): Promise<boolean> {
+async function configurationParses(source: PositionalSource, offset: number): Promise<boolean> {
   try {
     for await (const r of readRecords(new FileCursor(source, offset), { vmdesc: null })) {
       if (r.type !== 'header') return r.type === 'configuration';
@@ -56,7 +56,7 @@ export class StreamElsewhereError extends FormatError {
 }
 
 /** True when the bytes at `offset` are the QEMU magic. */
-export async function hasMagicAt(source: FileSource, offset: number): Promise<boolean> {
+export async function hasMagicAt(source: PositionalSource, offset: number): Promise<boolean> {
   const b = new Uint8Array(4);
   if ((await source.readInto(b, offset)) < 4) return false;
   return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0 === QEMU_VM_FILE_MAGIC;
@@ -66,7 +66,7 @@ export async function hasMagicAt(source: FileSource, offset: number): Promise<bo
  * Turns a magic error at offset 0 of a file without a libvirt header into a StreamElsewhereError
  * when a stream starts further on; any other error is returned as it is.
  */
-export async function explainMissingMagic(e: unknown, source: FileSource, flag = '--offset'): Promise<unknown> {
+export async function explainMissingMagic(e: unknown, source: PositionalSource, flag = '--offset'): Promise<unknown> {
   if (!(e instanceof FormatError) || e.kind !== 'magic' || e.offset !== 0) return e;
   const at = await findStreamStart(source);
   return at === null ? e : new StreamElsewhereError(e, at, flag);

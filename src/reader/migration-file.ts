@@ -7,7 +7,7 @@ import { hasNoAreas, type RamBlockEntry } from '../codec/ram.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
 import { readVmdescAtEnd, type LocatedVmdesc } from '../codec/vmdesc.js';
 import { FileCursor } from '../io/cursor.js';
-import type { FileSource } from '../io/file-source.js';
+import type { PositionalSource } from '../io/source.js';
 import { explainMissingMagic } from './find-stream.js';
 import { openInput, readLibvirtHeader } from './input.js';
 import { MappedRamBlock, StreamRamBlock, type RamBlock } from './ram-block.js';
@@ -41,6 +41,8 @@ export interface DeviceInfo {
 export interface OpenOptions {
   /** Where the QEMU stream starts (like `file:PATH,offset=N`); default: after a libvirt header if any, else 0. */
   offset?: number;
+  /** The file is a qcow2 image: read the VM state of this internal snapshot (name or id). */
+  snapshot?: string;
   /**
    * The option that sets `offset`, named by the error when no stream starts at 0 but one starts
    * further on ("a QEMU stream starts at offset N: use --offset N"); default "--offset".
@@ -59,7 +61,7 @@ export class MigrationFile {
   vmdesc: LocatedVmdesc | null = null;
 
   private constructor(
-    readonly source: FileSource,
+    readonly source: PositionalSource,
     readonly streamOffset: number,
     readonly libvirt: LibvirtHeader | null,
   ) {}
@@ -91,9 +93,13 @@ export class MigrationFile {
     return b;
   }
 
-  /** Opens a path (a compressed libvirt save through its decompressor), or an open descriptor (left open on close). */
+  /**
+   * Opens a path (a compressed libvirt save through its decompressor), or an open descriptor (left
+   * open on close). With `snapshot`, the path is a qcow2 image and the file read is that internal
+   * snapshot's VM state (see openSnapshotSource).
+   */
   static async open(file: string | number, opts: OpenOptions = {}): Promise<MigrationFile> {
-    const source = await openInput(file);
+    const source = await openInput(file, opts.snapshot);
     let libvirt: LibvirtHeader | null = null;
     try {
       libvirt = await readLibvirtHeader(source);

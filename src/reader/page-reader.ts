@@ -2,6 +2,8 @@
 // Mapped-ram page areas are read sequentially with O_DIRECT, several reads in flight.
 import { constants as fsc, promises as fsp } from 'node:fs';
 import { Arena, type ArenaRegion } from '../kernel/index.js';
+import { FileSource } from '../io/file-source.js';
+import type { PositionalSource } from '../io/source.js';
 import type { RamBlock } from './ram-block.js';
 
 /** Geometry of a mapped-ram block: where its pages are and which ones its bitmap claims. */
@@ -84,20 +86,36 @@ function slots(arena: Arena, depth: number, chunkBytes: number, chunkPages: numb
   }));
 }
 
-/** Opens for O_DIRECT when asked and possible, else buffered; reports which one it got. */
-export async function openForRead(path: string, direct: boolean): Promise<{ fh: fsp.FileHandle; direct: boolean }> {
+/** Positional reads of page areas: `len` bytes at `pos` into `into`, and whether O_DIRECT rounding applies. */
+export interface PageSource {
+  direct: boolean;
+  read(into: Uint8Array, len: number, pos: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * A file opened by path is reopened for O_DIRECT when asked and possible (else buffered); any
+ * other source (a descriptor, a qcow2 snapshot's VM state) is read through its own readInto.
+ */
+export async function pageSource(source: PositionalSource, direct: boolean): Promise<PageSource> {
+  if (!(source instanceof FileSource) || !source.reopenable) {
+    return { direct: false, read: (into, len, pos) => source.readInto(into.subarray(0, len), pos), close: async () => undefined };
+  }
+  let fh: fsp.FileHandle | null = null;
   if (direct && fsc.O_DIRECT !== undefined) {
     try {
-      return { fh: await fsp.open(path, fsc.O_RDONLY | fsc.O_DIRECT), direct: true };
+      fh = await fsp.open(source.path, fsc.O_RDONLY | fsc.O_DIRECT);
     } catch {
       /* file system without O_DIRECT: fall back to the page cache */
     }
   }
-  return { fh: await fsp.open(path, fsc.O_RDONLY), direct: false };
+  const isDirect = fh !== null;
+  const handle = fh ?? (await fsp.open(source.path, fsc.O_RDONLY));
+  return { direct: isDirect, read: (into, len, pos) => readAt(handle, into, len, pos, isDirect), close: () => handle.close() };
 }
 
 /** Reads up to `len` bytes at `pos`; O_DIRECT reads stop at the first short (end-of-file) read. */
-export async function readAt(fh: fsp.FileHandle, into: Uint8Array, len: number, pos: number, direct: boolean): Promise<number> {
+async function readAt(fh: fsp.FileHandle, into: Uint8Array, len: number, pos: number, direct: boolean): Promise<number> {
   let done = 0;
   while (done < len) {
     const { bytesRead } = await fh.read(into, done, len - done, pos + done);
@@ -113,12 +131,14 @@ export async function readAt(fh: fsp.FileHandle, into: Uint8Array, len: number, 
  * (holes read as zeros cheaply) so that stale data under clear bits is seen too. Chunks past
  * the end of the file are not produced: the caller sees fewer pages than the block has.
  */
-export async function* readMappedPages(path: string, fileSize: number, b: MappedPages, arena: Arena, opts: PageReaderOptions = {}): AsyncGenerator<PageChunk, void, undefined> {
+export async function* readMappedPages(source: PositionalSource, b: MappedPages, arena: Arena, opts: PageReaderOptions = {}): AsyncGenerator<PageChunk, void, undefined> {
+  const fileSize = source.size;
   const chunkPages = chunkPagesFor(b.pageSize, opts);
   const chunkBytes = chunkPages * b.pageSize;
   const depth = opts.depth ?? DEFAULT_DEPTH;
   const aligned = b.pagesOffset % DIRECT_ALIGN === 0 && chunkBytes % DIRECT_ALIGN === 0;
-  const { fh, direct } = await openForRead(path, (opts.direct ?? true) && aligned);
+  const pages = await pageSource(source, (opts.direct ?? true) && aligned);
+  const direct = pages.direct;
   const pool = slots(arena, depth, chunkBytes + DIRECT_ALIGN, chunkPages);
   // Only chunks that start inside the file are read: a hostile used length cannot make this loop long.
   const chunks = Math.min(Math.ceil(b.pages / chunkPages), Math.max(0, Math.ceil((fileSize - b.pagesOffset) / chunkBytes)));
@@ -127,7 +147,7 @@ export async function* readMappedPages(path: string, fileSize: number, b: Mapped
     const pos = b.pagesOffset + k * chunkBytes;
     const len = Math.min(b.pages - k * chunkPages, chunkPages) * b.pageSize;
     const want = direct ? Math.ceil(len / DIRECT_ALIGN) * DIRECT_ALIGN : len;
-    slot.pending = pos >= fileSize ? Promise.resolve(0) : readAt(fh, slot.data.view, want, pos, direct).then((n) => Math.min(n, len));
+    slot.pending = pos >= fileSize ? Promise.resolve(0) : pages.read(slot.data.view, want, pos).then((n) => Math.min(n, len));
   };
   try {
     for (let k = 0; k < Math.min(depth, chunks); k++) issue(k);
@@ -154,7 +174,7 @@ export async function* readMappedPages(path: string, fileSize: number, b: Mapped
       s.data.free();
       s.bits.free();
     }
-    await fh.close();
+    await pages.close();
   }
 }
 

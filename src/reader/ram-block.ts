@@ -1,7 +1,7 @@
 // Random access to one RAM block's guest memory, whichever encoding stored it.
 import { FormatError, IgnoredBlockError, UsageError } from '../format/errors.js';
 import { isIgnoredEntry, type RamBlockEntry } from '../codec/ram.js';
-import type { FileSource } from '../io/file-source.js';
+import type { PositionalSource } from '../io/source.js';
 import { bitmapBytes, countPresent, presentRuns, type PageRun } from '../kernel/index.js';
 
 export abstract class RamBlock {
@@ -11,7 +11,7 @@ export abstract class RamBlock {
   readonly pages: number;
 
   constructor(
-    protected readonly source: FileSource,
+    protected readonly source: PositionalSource,
     readonly entry: RamBlockEntry,
     readonly pageSize: number,
   ) {
@@ -89,7 +89,7 @@ export class MappedRamBlock extends RamBlock {
   readonly presentPages: number;
 
   constructor(
-    source: FileSource,
+    source: PositionalSource,
     entry: RamBlockEntry,
     /** The raw bitmap as stored (ceil(pages/64) little-endian u64 words). */
     readonly bitmap: Uint8Array,
@@ -101,7 +101,7 @@ export class MappedRamBlock extends RamBlock {
     this.presentPages = this.ignored ? 0 : countPresent(bitmap, this.pages);
   }
 
-  static async load(source: FileSource, entry: RamBlockEntry): Promise<MappedRamBlock> {
+  static async load(source: PositionalSource, entry: RamBlockEntry): Promise<MappedRamBlock> {
     const h = entry.mappedRam!;
     // Offset 0/0 is no bitmap: reading there would take the file's own header for one.
     if (isIgnoredEntry(entry)) return new MappedRamBlock(source, entry, new Uint8Array(0));
@@ -130,7 +130,7 @@ export class MappedRamBlock extends RamBlock {
 }
 
 const ZERO_PAGE = -1;
-const denseBudget = new WeakMap<FileSource, { left: number }>();
+const denseBudget = new WeakMap<PositionalSource, { left: number }>();
 
 /** A block of a plain stream: pages are records scattered through the file; the last record of a page wins. */
 export class StreamRamBlock extends RamBlock {
@@ -147,7 +147,7 @@ export class StreamRamBlock extends RamBlock {
   private readonly dense: Float64Array | null;
   private readonly sparse: Map<number, number> | null;
 
-  constructor(source: FileSource, entry: RamBlockEntry, pageSize: number) {
+  constructor(source: PositionalSource, entry: RamBlockEntry, pageSize: number) {
     super(source, entry, pageSize);
     // A dense table costs 8 bytes a page; the tables of all blocks of a file share a budget of about
     // the file's size, so a hostile list of many huge blocks cannot allocate more than the file holds.

@@ -4,6 +4,7 @@ import { hex } from '../format/errors.js';
 import { escapeControl } from '../format/escape.js';
 import type { Arena } from '../kernel/index.js';
 import type { RamBlock } from '../reader/ram-block.js';
+import type { PositionalSource } from '../io/source.js';
 import type { Findings } from './findings.js';
 import type { MappedBlock } from './layout.js';
 import { readBlockPages, readMappedPages, type PageChunk, type PageReaderOptions } from '../reader/page-reader.js';
@@ -33,8 +34,7 @@ class PageTally {
 }
 
 export async function checkContent(
-  path: string,
-  file: { size: number; allocated: number },
+  file: PositionalSource,
   /** A lower bound of the allocated bytes the stream metadata takes (whole 4 KiB blocks it covers). */
   metadataBytes: number,
   mapped: MappedBlock[],
@@ -64,7 +64,7 @@ export async function checkContent(
     let scanned = 0;
     let covered = 0;
     const hash = opts.digest ? createHash('sha256') : null;
-    for await (const c of readMappedPages(path, file.size, b, arena, opts)) {
+    for await (const c of readMappedPages(file, b, arena, opts)) {
       covered = c.firstPage + c.pages;
       const base = c.firstPage >>> 3;
       const inFile = c.pages - c.pagesPastEof;

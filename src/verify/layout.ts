@@ -3,7 +3,7 @@ import { MAPPED_RAM_FILE_OFFSET_ALIGNMENT } from '../format/constants.js';
 import { hex } from '../format/errors.js';
 import { hasNoAreas } from '../codec/ram.js';
 import { escapeControl } from '../format/escape.js';
-import type { FileSource } from '../io/file-source.js';
+import type { PositionalSource } from '../io/source.js';
 import { bitmapBytes } from '../kernel/index.js';
 import type { Findings } from './findings.js';
 import type { BlockLayout, StreamMap } from './walk.js';
@@ -31,7 +31,7 @@ interface Region {
 const name = (s: string) => `"${escapeControl(s)}"`;
 
 /** Runs the layout checks and reads every bitmap that lies inside the file. */
-export async function checkLayout(source: FileSource, map: StreamMap, findings: Findings, prefix: Region | null): Promise<MappedBlock[]> {
+export async function checkLayout(source: PositionalSource, map: StreamMap, findings: Findings, prefix: Region | null): Promise<MappedBlock[]> {
   const regions: Region[] = map.metadata.map((s) => ({ ...s, what: 'stream metadata' }));
   if (prefix && prefix.end > prefix.start) regions.push(prefix);
   const out: MappedBlock[] = [];

@@ -9,7 +9,7 @@ import { hasNoAreas, type RamBlockEntry } from '../codec/ram.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
 import { readVmdescAtEnd, type LocatedVmdesc } from '../codec/vmdesc.js';
 import { FileCursor } from '../io/cursor.js';
-import type { FileSource } from '../io/file-source.js';
+import type { PositionalSource } from '../io/source.js';
 import { StreamRamBlock } from '../reader/ram-block.js';
 import type { Code } from './codes.js';
 import type { Findings } from './findings.js';
@@ -63,7 +63,7 @@ const CODE_OF: Record<FormatErrorKind, Code> = {
   'page-size': 'E_PAGE_SIZE',
 };
 
-export async function walkStream(source: FileSource, streamOffset: number, findings: Findings): Promise<StreamMap> {
+export async function walkStream(source: PositionalSource, streamOffset: number, findings: Findings): Promise<StreamMap> {
   const c = new FileCursor(source, streamOffset);
   const map: StreamMap = { streamOffset, isMigration: false, config: null, mappedRam: false, pageSize: targetPageSize(null), blocks: [], metadata: [], complete: false, vmdesc: null };
   const located = await readVmdescAtEnd(source, streamOffset, true);

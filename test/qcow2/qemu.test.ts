@@ -1,0 +1,78 @@
+// qcow2 snapshots against QEMU at run time: savevm by QEMU 11 (stream and mapped-ram) and QEMU 10
+// (stream), conversions loaded back by QEMU 11, compressed vmstate clusters read by loadvm and by mram.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { verifyFile } from '../../src/index.js';
+import { runCli } from '../support/cli.js';
+import { describeQemuOn, makeTempDir } from '../support/qemu.js';
+import { buildSnapshotImage, craftCompressedSnapshot, expectedRam, loadFile11, loadvm11, migrateToFile11, QCOW2_FIXTURES, qemuImg, sha256 } from '../support/qcow2.js';
+
+// QEMU 11 sees the host's /tmp only: everything it opens lives here.
+const dir = makeTempDir('mram-qcow2-qemu-');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const MEM = 32;
+
+async function extractMem(image: string, snapshot: string): Promise<Buffer> {
+  const out = path.join(dir, `x-${snapshot}.ram`);
+  const r = await runCli(['extract', image, '--snapshot', snapshot, '--block', 'mem', '-o', out, '--force']);
+  expect(r.code, r.stderr).toBe(0);
+  return fs.readFileSync(out);
+}
+
+describeQemuOn(['11'], 'qcow2 snapshots saved by QEMU 11 now', () => {
+  it('several snapshots (stream, mapped-ram, one deleted): each extracts to its RAM; conversions load in QEMU with that RAM', async () => {
+    const image = path.join(dir, 'live.qcow2');
+    const meta = await buildSnapshotImage(QCOW2_FIXTURES['snap-v3']!, image);
+    for (const s of meta.snapshots.filter((x) => !x.deleted)) expect((await extractMem(image, s.name)).equals(expectedRam(meta, s.name)), s.name).toBe(true);
+    const disk = path.join(dir, 'blank.qcow2');
+    qemuImg(['create', '-q', '-f', 'qcow2', disk, '64M']);
+    for (const [snap, to] of [['mr-b', 'stream'], ['mr-b', 'mapped-ram'], ['stream-a', 'mapped-ram'], ['stream-d', 'mapped-ram']] as const) {
+      const out = path.join(dir, `${snap}-${to}.mig`);
+      const r = await runCli(['convert', image, out, '--snapshot', snap, '--to', to, '--force']);
+      expect(r.code, r.stderr).toBe(0);
+      const ram = await loadFile11(out, to === 'mapped-ram', MEM, disk);
+      expect(ram.equals(expectedRam(meta, snap)), `${snap} → ${to} loaded by QEMU 11`).toBe(true);
+    }
+  });
+
+  for (const compression of ['zlib', 'zstd'] as const) {
+    it(`vmstate in ${compression}-compressed clusters: QEMU's loadvm and mram read the same RAM`, async () => {
+      const disk = path.join(dir, `src-${compression}.qcow2`);
+      qemuImg(['create', '-q', '-f', 'qcow2', disk, '64M']);
+      const mig = path.join(dir, `src-${compression}.mig`);
+      const saved = await migrateToFile11(mig, disk, 555, true, MEM);
+      const image = path.join(dir, `compressed-${compression}.qcow2`);
+      await craftCompressedSnapshot(mig, image, { compression, name: 'packed', diskMiB: 64, vmStateSize: 4096 });
+      expect(qemuImg(['info', image])).toContain(`compression type: ${compression}`);
+      expect((await loadvm11(image, 'packed', true, MEM)).equals(saved)).toBe(true);
+      expect((await extractMem(image, 'packed')).equals(saved)).toBe(true);
+      const v = await verifyFile(image, { snapshot: 'packed', digest: true });
+      expect(v.errors).toEqual([]);
+      expect(v.digests.mem).toBe(sha256(saved));
+      if (compression === 'zstd') {
+        // Without the zstd program: one line naming it, nothing written.
+        const saved = process.env.PATH;
+        process.env.PATH = '/nonexistent';
+        try {
+          const out = path.join(dir, 'nozstd.ram');
+          const r = await runCli(['extract', image, '--snapshot', 'packed', '--block', 'mem', '-o', out]);
+          expect(r.code).toBe(1);
+          expect(r.stderr).toMatch(/^mram extract: .*install the zstd program \(not found on PATH\)\n$/);
+          expect(fs.existsSync(out)).toBe(false);
+        } finally {
+          process.env.PATH = saved;
+        }
+      }
+    });
+  }
+});
+
+describeQemuOn(['10'], 'qcow2 snapshots saved by QEMU 10 (host)', () => {
+  it('a stream vmstate extracts to the RAM QEMU 10 saved', async () => {
+    const image = path.join(dir, 'q10.qcow2');
+    const meta = await buildSnapshotImage({ name: 'q10', gen: 10, options: 'compat=1.1', saves: [{ name: 'one', seed: 901, mappedRam: false }, { name: 'two', seed: 902, mappedRam: false }] }, image);
+    expect(meta.qemu).toMatch(/version 10\./);
+    for (const s of meta.snapshots) expect((await extractMem(image, s.name)).equals(expectedRam(meta, s.name)), s.name).toBe(true);
+  });
+});
