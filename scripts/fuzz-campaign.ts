@@ -98,7 +98,8 @@ async function makeSeed(s: SeedSpec): Promise<Seed | null> {
   if (fs.existsSync(metaFile)) return JSON.parse(fs.readFileSync(metaFile, 'utf8')) as Seed;
   const shm = qemu.makeTempDir('mram-campaign-ram-', true);
   const ramPath = path.join(shm, 'ram');
-  const tmp = `${file}.tmp-${process.pid}`;
+  // Saved and checked in scratch (under /tmp): QEMU 11 runs in a chroot that sees /tmp, not the clone.
+  const tmp = path.join(scratch, `${s.name}.mig`);
   let offset = 0;
   try {
     fs.rmSync(tmp, { force: true });
@@ -115,21 +116,22 @@ async function makeSeed(s: SeedSpec): Promise<Seed | null> {
       await guest.kill();
     }
     if (s.libvirt !== undefined) setLibvirtMagic(tmp, true);
-    fs.renameSync(tmp, file);
   } catch (e) {
     log(`seed ${s.name}: not made: ${(e as Error).message.split('\n')[0]}`);
+    fs.rmSync(tmp, { force: true });
     return null;
   } finally {
     fs.rmSync(shm, { recursive: true, force: true });
-    fs.rmSync(tmp, { force: true });
   }
   const seed: Seed = { name: s.name, kind: s.kind, qemuVersion: version!, file, memMiB, load: { mappedRam: s.mappedRam, multifd: s.multifd, offset: offset || undefined } };
   // A seed is usable when QEMU loads it and mram extracts the same RAM.
-  const truth = await qemuLoad(file, seed.load);
+  const truth = await qemuLoad(tmp, seed.load);
   const dir = fs.mkdtempSync(path.join(scratch, 'seed-'));
-  const ex = await c.runMram(c.commandsFor(file, dir).extract, limits, scratch);
+  const ex = await c.runMram(c.commandsFor(tmp, dir).extract, limits, scratch);
   const agree = truth.loads === true && ex.code === 0 && c.sha256File(path.join(dir, 'mem.ram')) === truth.ramSha256;
   fs.rmSync(dir, { recursive: true, force: true });
+  if (agree) writeSparseFile(file, fs.readFileSync(tmp));
+  fs.rmSync(tmp, { force: true });
   if (!agree) {
     log(`seed ${s.name}: QEMU and mram disagree on the pristine file (${truth.loads ? '' : (truth as { error: string }).error} ${c.firstLine(ex.stderr)}); dropped`);
     return null;
