@@ -13,6 +13,7 @@
 // State lives in WORK/qemu-VERSION/: stats.json (counts per command; a rerun continues from its
 // next index), findings/SIGNATURE/ (first mutant of each distinct finding, minimised: mutant.mig.gz
 // + finding.json). `--export` copies the findings into test/fixtures/fuzz for the replay test.
+// MRAM_BIN=/path/to/frozen/bin/mram.js runs a copy of the build, so the clone can be rebuilt meanwhile.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -223,15 +224,20 @@ async function judge(seed: Seed, mutant: string, only?: CommandName[]): Promise<
   }
 }
 
+/** One minimisation per mutant, whichever command's finding asked first. */
+const minimised = new WeakMap<Mutation[], Mutation[]>();
+
 /** Drops mutations one at a time while the finding stays (delta debugging, one pass). */
 async function minimise(seed: Seed, pristine: Buffer, ms: Mutation[], sig: string, command: CommandName): Promise<Mutation[]> {
   let cur = ms;
+  if (cur.length > 1 && minimised.has(ms)) return minimised.get(ms)!;
   for (let i = cur.length - 1; i >= 0 && cur.length > 1; i--) {
     const trial = cur.filter((_, k) => k !== i);
     const file = writeMutant(pristine, trial, 'min');
     const j = await judge(seed, file, [command]);
     if (j.findings.some((f) => c.signature(f) === sig)) cur = trial;
   }
+  minimised.set(ms, cur);
   return cur;
 }
 

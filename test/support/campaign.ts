@@ -154,7 +154,8 @@ export interface CommandOutcome {
   maxRssKiB: number | null;
 }
 
-const MRAM = path.join(REPO_ROOT, 'bin/mram.js');
+/** The mram under test: a long campaign points MRAM_BIN at a frozen copy, so rebuilding the clone does not disturb it. */
+const MRAM = process.env.MRAM_BIN ?? path.join(REPO_ROOT, 'bin/mram.js');
 const CAPTURE = 1 << 20;
 
 /** Runs `node bin/mram.js ARGS` in its own process group under /usr/bin/time, with the limits. */
@@ -268,10 +269,15 @@ export function processFindings(name: CommandName, o: CommandOutcome, rssLimitKi
   if (o.timedOut) out.push({ kind: 'hang', command: name, detail: `no exit within the time limit` });
   else if (o.rssKilled) out.push({ kind: 'memory', command: name, detail: `killed above the RSS cap` });
   else if (o.code === null) out.push({ kind: 'crash', command: name, detail: `killed by ${o.signal}` });
-  else if (/internal error|\n\s+at [^\n]+:\d+:\d+\)?/.test(o.stderr)) out.push({ kind: 'crash', command: name, detail: firstLine(o.stderr) });
+  else if (/internal error|\n\s+at [^\n]+:\d+:\d+\)?/.test(o.stderr)) out.push({ kind: 'crash', command: name, detail: errorLine(o.stderr) });
   else if (!(EXIT_CODES[o.command] ?? [0, 1, 64]).includes(o.code)) out.push({ kind: 'crash', command: name, detail: `exit ${o.code}: ${firstLine(o.stderr)}` });
   if (o.maxRssKiB !== null && o.maxRssKiB > rssLimitKiB && !o.rssKilled) out.push({ kind: 'memory', command: name, detail: `peak RSS ${o.maxRssKiB} KiB` });
   return out;
+}
+
+/** The line naming the error of a crash ("RangeError: ..."), else the first line. */
+function errorLine(s: string): string {
+  return s.split('\n').find((l) => /internal error|^\w*Error\b/.test(l)) ?? firstLine(s);
 }
 
 export function firstLine(s: string): string {
