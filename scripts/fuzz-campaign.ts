@@ -198,12 +198,12 @@ async function judge(seed: Seed, mutant: string, only?: CommandName[]): Promise<
     if (outcomes.extract?.code === 0) {
       const t = await oracle();
       if (t.loads === false) refused('extract', t);
-      else if (t.loads && c.sha256File(path.join(dir, 'mem.ram')) !== t.ramSha256) findings.push({ kind: 'differs-from-qemu', command: 'extract', detail: 'mem image differs from the RAM QEMU loads' });
+      else if (t.loads === true && c.sha256File(path.join(dir, 'mem.ram')) !== t.ramSha256) findings.push({ kind: 'differs-from-qemu', command: 'extract', detail: 'mem image differs from the RAM QEMU loads' });
     }
     if (outcomes.verify?.code === 0) {
       const t = await oracle();
       if (t.loads === false) refused('verify', t);
-      else if (t.loads && c.verifyDigest(outcomes.verify) !== t.ramSha256) findings.push({ kind: 'differs-from-qemu', command: 'verify', detail: 'mem digest differs from the RAM QEMU loads' });
+      else if (t.loads === true && c.verifyDigest(outcomes.verify) !== t.ramSha256) findings.push({ kind: 'differs-from-qemu', command: 'verify', detail: 'mem digest differs from the RAM QEMU loads' });
     }
     for (const [name, out, mappedRam] of [['convert-mapped-ram', 'out.mram', true], ['convert-stream', 'out.mig', false]] as const) {
       if (outcomes[name]?.code !== 0) continue;
@@ -212,11 +212,11 @@ async function judge(seed: Seed, mutant: string, only?: CommandName[]): Promise<
         refused(name, t);
         continue;
       }
-      if (!t.loads) continue;
+      if (t.loads !== true) continue;
       const o = await qemuLoad(path.join(dir, out), { mappedRam });
       oracleRuns++;
       if (o.loads === false) findings.push({ kind: 'output-qemu-refuses', command: name, detail: o.error });
-      else if (o.loads && o.ramSha256 !== t.ramSha256) findings.push({ kind: 'differs-from-qemu', command: name, detail: 'QEMU loads other RAM from the output than from the input' });
+      else if (o.loads === true && o.ramSha256 !== t.ramSha256) findings.push({ kind: 'differs-from-qemu', command: name, detail: 'QEMU loads other RAM from the output than from the input' });
     }
     return { findings, outcomes, truth, oracleRuns };
   } finally {
@@ -349,17 +349,39 @@ log(`stopped at index ${stats.nextIndex}: ${JSON.stringify(stats.runs)}`);
 fs.rmSync(scratch, { recursive: true, force: true });
 await qemu.killAllGuests();
 
-/** Copies every finding (mutant + what QEMU and mram did) into test/fixtures/fuzz/. */
+/**
+ * Copies the findings into test/fixtures/fuzz/ for the replay test: the seeds they mutate (gzip)
+ * and one JSON per distinct mutant (its mutations, QEMU's verdict, every finding on it, a status).
+ * Status: "open" (mram is wrong: crash, hang, memory, other RAM than QEMU, or success on a file
+ * verify itself rates damaged), or "beyond-format" (QEMU refuses device state whose rules only the
+ * device knows and verify finds nothing: the replay then checks only that nothing crashes).
+ */
 function exportFindings(): void {
   const dest = path.join(REPO, 'test/fixtures/fuzz');
-  fs.mkdirSync(dest, { recursive: true });
+  const major = version!.split('.')[0];
+  fs.mkdirSync(path.join(dest, 'seeds'), { recursive: true });
+  const byMutant = new Map<string, { json: Record<string, unknown>; findings: Finding[] }>();
+  for (const id of fs.readdirSync(findingsDir).sort()) {
+    const f = JSON.parse(fs.readFileSync(path.join(findingsDir, id, 'finding.json'), 'utf8'));
+    if (!f.reproduced) continue;
+    const key = `${f.seed.name}/${JSON.stringify(f.mutations)}`;
+    const entry = byMutant.get(key) ?? { json: f as Record<string, unknown>, findings: [] as Finding[] };
+    entry.findings.push(f.finding);
+    byMutant.set(key, entry);
+  }
   let n = 0;
-  for (const id of fs.readdirSync(findingsDir)) {
-    const name = `qemu${version!.split('.')[0]}-${id}`;
-    fs.copyFileSync(path.join(findingsDir, id, 'mutant.mig.gz'), path.join(dest, `${name}.mig.gz`));
-    fs.copyFileSync(path.join(findingsDir, id, 'finding.json'), path.join(dest, `${name}.json`));
+  for (const { json: f, findings } of byMutant.values()) {
+    const seed = f.seed as Seed;
+    const seedName = `qemu${major}-${seed.name}`;
+    const seedGz = path.join(dest, 'seeds', `${seedName}.mig.gz`);
+    if (!fs.existsSync(seedGz)) fs.writeFileSync(seedGz, zlib.gzipSync(fs.readFileSync(path.join(seedDir, `${seed.name}.mig`)), { level: 9 }));
+    const outcomes = f.outcomes as Record<string, { code: number | null }>;
+    const open = findings.some((x) => x.kind !== 'accepts-what-qemu-refuses' || outcomes.verify?.code === 2);
+    const name = `${seedName}-${c.sha256(Buffer.from(JSON.stringify(f.mutations))).slice(0, 10)}`;
+    const fixture = { seed: `seeds/${seedName}.mig.gz`, seedInfo: seed, mutations: f.mutations, qemu: f.qemu, findings, status: open ? 'open' : 'beyond-format', outcomes, found: f.found };
+    fs.writeFileSync(path.join(dest, `${name}.json`), JSON.stringify(fixture, null, 2) + '\n');
     n++;
   }
-  log(`exported ${n} findings to ${path.relative(REPO, dest)}`);
+  log(`exported ${n} mutants to ${path.relative(REPO, dest)}`);
   fs.rmSync(scratch, { recursive: true, force: true });
 }

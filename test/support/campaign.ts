@@ -159,7 +159,7 @@ const MRAM = process.env.MRAM_BIN ?? path.join(REPO_ROOT, 'bin/mram.js');
 const CAPTURE = 1 << 20;
 
 /** Runs `node bin/mram.js ARGS` in its own process group under /usr/bin/time, with the limits. */
-export function runMram(args: string[], limits: RunLimits, workDir: string): Promise<CommandOutcome> {
+export function runMram(args: readonly string[], limits: RunLimits, workDir: string): Promise<CommandOutcome> {
   const rssFile = path.join(workDir, `rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const haveTime = fs.existsSync('/usr/bin/time');
   const [cmd, argv] = haveTime ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, MRAM, ...args]] : [process.execPath, [MRAM, ...args]];
@@ -209,7 +209,7 @@ export function runMram(args: string[], limits: RunLimits, workDir: string): Pro
         /* killed before time wrote it */
       }
       fs.rmSync(rssFile, { force: true });
-      resolve({ command: args[0]!, args, code, signal, stdout, stderr, timedOut, rssKilled, maxRssKiB });
+      resolve({ command: args[0]!, args: [...args], code, signal, stdout, stderr, timedOut, rssKilled, maxRssKiB });
     });
   });
 }
