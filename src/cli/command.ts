@@ -73,7 +73,7 @@ export function usageError(io: CliIO, command: string, message: string): number 
  * A subcommand from its definition and body: parses the arguments, answers --help, turns
  * ArgumentErrors into usageError(). The body reports its own failures (reportError).
  */
-export function defineCommand(def: CommandDef, body: (inv: Invocation) => Promise<number>): Command & { help: string } {
+export function defineCommand(def: CommandDef, body: (inv: Invocation) => Promise<number>): Command {
   const help = renderHelp(def);
   const options = Object.fromEntries(
     Object.entries({ ...def.options, ...COMMON_OPTIONS }).map(([name, o]) => [name, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.default !== undefined ? { default: o.default } : {}) }]),
@@ -98,7 +98,7 @@ export function defineCommand(def: CommandDef, body: (inv: Invocation) => Promis
       throw e;
     }
   };
-  return Object.assign(command, { help });
+  return command;
 }
 
 /** util.parseArgs' messages, cut to their first sentence on one line ("Unknown option '--x'"). */
