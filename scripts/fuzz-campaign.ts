@@ -34,10 +34,9 @@ const { values } = parseArgs({
 });
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-// QEMU_BIN is read when qemu.ts loads: choose the generation before importing it.
-if (values.qemu === '11') process.env.MRAM_QEMU = path.join(REPO, 'scripts/qemu-11');
-else if (values.qemu !== '10') process.env.MRAM_QEMU = values.qemu;
 const qemu = await import('../test/support/qemu.js');
+if (values.qemu !== '10' && values.qemu !== '11') throw new Error(`--qemu: expected 10 or 11, got ${values.qemu}`);
+const gen = qemu.generation(values.qemu);
 const c = await import('../test/support/campaign.js');
 const { writeGuestRam } = await import('../test/support/guest-ram.js');
 const { buildLibvirtHeader, setLibvirtMagic, LibvirtFormat } = await import('../test/support/libvirt-header.js');
@@ -48,7 +47,7 @@ type QemuVerdict = import('../test/support/campaign.js').QemuVerdict;
 type CommandName = import('../test/support/campaign.js').CommandName;
 type CommandOutcome = import('../test/support/campaign.js').CommandOutcome;
 
-const version = qemu.qemuVersion();
+const version = qemu.qemuVersion(gen);
 if (!version) throw new Error(`no runnable QEMU for --qemu ${values.qemu}`);
 const memMiB = Number(values['mem-mib']);
 const work = path.resolve(REPO, values.work!, `qemu-${version}`);
@@ -99,7 +98,7 @@ async function makeSeed(s: SeedSpec): Promise<Seed | null> {
   if (fs.existsSync(metaFile)) return JSON.parse(fs.readFileSync(metaFile, 'utf8')) as Seed;
   const shm = qemu.makeTempDir('mram-campaign-ram-', true);
   const ramPath = path.join(shm, 'ram');
-  // Saved and checked in scratch (under /tmp): QEMU 11 runs in a chroot that sees /tmp, not the clone.
+  // Saved and checked in scratch (under /tmp), like the mutants: the oracle only ever opens files there.
   const tmp = path.join(scratch, `${s.name}.mig`);
   let offset = 0;
   try {
@@ -110,7 +109,7 @@ async function makeSeed(s: SeedSpec): Promise<Seed | null> {
       offset = h.qemuOffset;
     }
     if (!s.running) writeGuestRam(ramPath, memMiB, 7);
-    const guest = s.running ? await qemu.startRunningGuest({ memMiB, ramPath }) : await qemu.startGuest({ memMiB, ramPath });
+    const guest = s.running ? await qemu.startRunningGuest({ memMiB, ramPath, generation: gen }) : await qemu.startGuest({ memMiB, ramPath, generation: gen });
     try {
       await qemu.saveGuest({ guest, out: tmp, offset: offset || undefined, mappedRam: s.mappedRam, multifd: s.multifd, running: s.running, minDirtySyncs: s.running ? 3 : undefined });
     } finally {
@@ -152,7 +151,7 @@ async function qemuLoad(file: string, load: { mappedRam: boolean; multifd?: numb
   if (hit) return hit;
   let v: QemuVerdict;
   try {
-    const r = await qemu.loadGuest({ file, mappedRam: load.mappedRam, multifd: load.multifd, offset: load.offset, memMiB, timeoutMs: 60_000 });
+    const r = await qemu.loadGuest({ generation: gen, file, mappedRam: load.mappedRam, multifd: load.multifd, offset: load.offset, memMiB, timeoutMs: 60_000 });
     v = { loads: true, ramSha256: c.sha256(r.ram) };
   } catch (e) {
     const msg = (e as Error).message;

@@ -1,6 +1,6 @@
 // Public API of mram: format primitives → record codecs → reader → (writer, verify) ; kernel underneath.
 export * from './format/constants.js';
-export { FormatError, UsageError, type FormatErrorKind } from './format/errors.js';
+export { FormatError, IgnoredBlockError, UsageError, type FormatErrorKind } from './format/errors.js';
 export { escapeControl } from './format/escape.js';
 export type { Configuration } from './codec/configuration.js';
 export type { MappedRamHeader, RamBlockEntry } from './codec/ram.js';
@@ -12,6 +12,7 @@ export { FileCursor, StreamCursor, Cursor } from './io/cursor.js';
 export { FileSource } from './io/file-source.js';
 export { MigrationFile, type OpenOptions, type SectionInfo, type DeviceInfo, type SectionType } from './reader/migration-file.js';
 export { RamBlock, MappedRamBlock, StreamRamBlock } from './reader/ram-block.js';
+export { findStreamStart, StreamElsewhereError, STREAM_SEARCH_LIMIT } from './reader/find-stream.js';
 export { readBlockPages, readMappedPages, withReaderArena, type MappedPages, type PageChunk, type PageReaderOptions } from './reader/page-reader.js';
 export * from './kernel/index.js';
 export * from './writer/index.js';

@@ -10,7 +10,7 @@ import { humanBytes } from './text.js';
 export const convert = defineCommand(
   {
     name: 'convert',
-    synopsis: ['IN OUT [--to mapped-ram|stream] [--offset N] [--direct-io auto|on|off] [-f] [--json] [-q]'],
+    synopsis: ['IN OUT [--to mapped-ram|stream] [--input-offset N] [--offset N] [--direct-io auto|on|off] [-f] [--json] [-q]'],
     about: `Converts a QEMU migration file between the plain stream format and mapped-ram, or re-lays
 out a mapped-ram file (new offset, libvirt header dropped, zero pages rescanned).
 IN may be - (stdin, a plain stream, e.g. from migrate "exec:mram convert - OUT");
@@ -18,7 +18,9 @@ OUT may be - (stdout, never a terminal) for --to stream. The output is written u
 temporary name beside OUT and renamed when complete.`,
     options: {
       to: { type: 'string', value: 'FORMAT', help: 'mapped-ram or stream; default: the other format of IN (stdin: mapped-ram)' },
-      offset: { type: 'string', value: 'N', help: 'mapped-ram output: the QEMU stream starts at byte N (file:OUT,offset=N);\nwith --force, an existing OUT keeps its first N bytes, as with QEMU' },
+      'input-offset': { type: 'string', value: 'N', help: 'the QEMU stream of IN starts at byte N (a save made with file:IN,offset=N);\ndefault: after a libvirt header if any, else 0. Without it, when IN has\nno stream at 0, the error names the offset where one starts' },
+      offset: { type: 'string', value: 'N', help: 'mapped-ram output: the QEMU stream starts at byte N of OUT\n(file:OUT,offset=N); with --force, an existing OUT keeps its first\nN bytes, as with QEMU' },
+      'output-offset': { type: 'string', value: 'N', help: 'the same as --offset' },
       'direct-io': { type: 'string', value: 'MODE', default: 'auto', help: 'page writes with O_DIRECT: auto (fall back with a warning), on, off' },
       force: { type: 'boolean', short: 'f', default: false, help: 'overwrite OUT if it exists' },
     },
@@ -33,8 +35,11 @@ temporary name beside OUT and renamed when complete.`,
       if (to !== undefined && to !== 'mapped-ram' && to !== 'stream') throw new ArgumentError(`--to: expected mapped-ram or stream, got ${JSON.stringify(to)}`);
       const directIo = values['direct-io'];
       if (directIo !== 'auto' && directIo !== 'on' && directIo !== 'off') throw new ArgumentError(`--direct-io: expected auto, on or off, got ${JSON.stringify(directIo)}`);
-      const offset = sizeOption(values, 'offset');
-      if (offset !== undefined && to === 'stream') throw new ArgumentError('--offset applies to mapped-ram output only');
+      if (values.offset !== undefined && values['output-offset'] !== undefined) throw new ArgumentError('give --offset or --output-offset, not both');
+      const offset = sizeOption(values, 'offset') ?? sizeOption(values, 'output-offset');
+      if (offset !== undefined && to === 'stream') throw new ArgumentError('--offset applies to mapped-ram output only (--input-offset sets where the input stream starts)');
+      const inputOffset = sizeOption(values, 'input-offset');
+      if (inputOffset !== undefined && inArg === '-') throw new ArgumentError('--input-offset needs a file input, not stdin');
       if (outArg === '-') {
         if (json) throw new ArgumentError('--json needs OUT to be a file: standard output carries the stream');
         binaryToStdout(io, 'a migration stream');
@@ -43,6 +48,7 @@ temporary name beside OUT and renamed when complete.`,
       const result = await convertMigration(inArg === '-' ? (io.stdin as AsyncIterable<Uint8Array>) : inArg, outArg === '-' ? io.stdout : outArg, {
         to: to as MigrationFormat | undefined,
         offset,
+        inputOffset,
         directIo: directIo as DirectIoMode,
         force: values.force as boolean,
         onWarning: (m) => io.stderr.write(`mram convert: warning: ${escapeControl(m)}\n`),

@@ -1,6 +1,7 @@
 // `mram extract FILE --block ID -o OUT | --all DIR [--offset N] [--force]`: raw RAM images, sparse.
 import { extractAll, extractBlock, extractToStream, type ExtractResult } from '../extract/index.js';
 import fs from 'node:fs';
+import { escapeControl } from '../format/escape.js';
 import { MigrationFile } from '../reader/migration-file.js';
 import { ArgumentError, binaryToStdout, defineCommand, fileArgument, positionals, sizeOption } from './command.js';
 import { EXIT_OK, reportError } from './io.js';
@@ -11,7 +12,9 @@ export const extract = defineCommand(
     name: 'extract',
     synopsis: ['FILE --block ID -o OUT [--offset N] [-f] [--json] [-q]', 'FILE --all DIR [--offset N] [-f] [--json] [-q]'],
     about: `Writes the raw guest RAM image of RAM blocks (mapped-ram or plain stream files).
-Files are sparse: absent and all-zero pages are left as holes. FILE cannot be - (stdin).`,
+Files are sparse: absent and all-zero pages are left as holes. FILE cannot be - (stdin).
+A block that x-ignore-shared left out has no memory in the file: --block refuses it
+(exit 1), --all skips it with a note.`,
     options: {
       block: { type: 'string', value: 'ID', help: 'the RAM block to write (its idstr, e.g. pc.ram)' },
       output: { type: 'string', short: 'o', value: 'OUT', help: "with --block: the image file; '-' writes the dense image to stdout" },
@@ -42,8 +45,12 @@ Files are sparse: absent and all-zero pages are left as holes. FILE cannot be - 
       const line = progress('extract');
       const onProgress = (done: number, total: number) => line.update(done, total);
       let results: ExtractResult[];
-      if (all !== undefined) results = await extractAll(file, all, { force: values.force as boolean, progress: onProgress });
-      else if (out === '-') {
+      if (all !== undefined) {
+        for (const b of file.blocks.filter((x) => x.ignored)) {
+          io.stderr.write(`${escapeControl(b.id)}: skipped, left out by x-ignore-shared (its memory is not in the file)\n`);
+        }
+        results = await extractAll(file, all, { force: values.force as boolean, progress: onProgress });
+      } else if (out === '-') {
         await extractToStream(file, file.block(block!), io.stdout, { progress: onProgress });
         results = [];
       } else results = [await extractBlock(file, file.block(block!), out!, { force: values.force as boolean, progress: onProgress })];

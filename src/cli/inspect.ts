@@ -26,11 +26,13 @@ export function inspectJson(f: MigrationFile): object {
       bitmapOffset: b.encoding === 'mapped-ram' ? b.entry.mappedRam!.bitmapOffset : null,
       pagesOffset: b.encoding === 'mapped-ram' ? b.entry.mappedRam!.pagesOffset : null,
       pages: b.pages,
+      ignored: b.ignored,
       presentPages: b.presentPages,
       entryOffset: b.entry.entryOffset,
       headerOffset: b.entry.mappedRam?.headerOffset ?? null,
       headerVersion: b.entry.mappedRam?.version ?? null,
       mrAddr: b.entry.mrAddr,
+      blockPageSize: b.entry.blockPageSize,
     })),
     sections: f.sections,
     devices: f.devices,
@@ -71,14 +73,18 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
     e(b.id),
     humanBytes(b.usedLength),
     String(b.pages),
-    String(b.presentPages),
-    b.pages ? ((100 * b.presentPages) / b.pages).toFixed(1) : '-',
-    ...(mapped ? [`0x${b.entry.mappedRam!.bitmapOffset.toString(16)}`, `0x${b.entry.mappedRam!.pagesOffset.toString(16)}`] : []),
+    b.ignored ? 'IGNORED' : String(b.presentPages),
+    b.pages && !b.ignored ? ((100 * b.presentPages) / b.pages).toFixed(1) : '-',
+    ...(mapped ? (b.ignored ? ['-', '-'] : [`0x${b.entry.mappedRam!.bitmapOffset.toString(16)}`, `0x${b.entry.mappedRam!.pagesOffset.toString(16)}`]) : []),
   ]);
+  const ignored = f.blocks.filter((b) => b.ignored);
   const total = f.blocks.reduce((s, b) => s + b.usedLength, 0);
   const present = f.blocks.reduce((s, b) => s + b.presentPages * b.pageSize, 0);
   line('ram', `${f.blocks.length} blocks, ${humanBytes(total)}, ${humanBytes(present)} in present pages`);
   out.push(...table(head, rows, [false, true, true, true, true, true, true]).map((r) => `  ${r}`));
+  if (ignored.length) {
+    line('ignored', `${ignored.map((b) => e(b.id)).join(', ')}: left out by x-ignore-shared, memory not in the file (the destination maps the shared backend)`);
+  }
   const counts = new Map<string, number>();
   for (const s of f.sections) counts.set(s.type, (counts.get(s.type) ?? 0) + 1);
   line('sections', [...counts].map(([t, n]) => `${n} ${t}`).join(', '));

@@ -20,10 +20,29 @@ export interface RamBlockEntry {
   usedLength: number;
   /** Absolute offset of the entry's length byte. */
   entryOffset: number;
+  /**
+   * Page size of the block's host memory (e.g. 2 MiB hugepages), in the entry only when the
+   * source had postcopy-ram on and it differs from the host's page size (`ram_save_setup`).
+   */
+  blockPageSize: number | null;
   /** Guest-physical base, present when x-ignore-shared is on. */
   mrAddr: number | null;
   /** The 28-byte header and where it starts; null in a plain stream. */
   mappedRam: (MappedRamHeader & { headerOffset: number }) | null;
+}
+
+/**
+ * A block x-ignore-shared left out of a mapped-ram file (QEMU 11+): its header has
+ * bitmap_offset = pages_offset = 0, no areas exist and the stream goes on after the header.
+ * 0/0 without the capability (no guest address in the entry) is a defect consumers judge.
+ */
+export function hasNoAreas(h: Pick<MappedRamHeader, 'bitmapOffset' | 'pagesOffset'>): boolean {
+  return h.bitmapOffset === 0 && h.pagesOffset === 0;
+}
+
+/** True for a mapped-ram block entry that x-ignore-shared left out (0/0 header, guest address present). */
+export function isIgnoredEntry(e: RamBlockEntry): boolean {
+  return e.mrAddr !== null && e.mappedRam !== null && hasNoAreas(e.mappedRam);
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);

@@ -12,12 +12,15 @@ import {
   RecordType,
 } from '../format/constants.js';
 import { FormatError, hex, reclassify } from '../format/errors.js';
-import { be32 } from '../format/bytes.js';
+import { be32, be64big } from '../format/bytes.js';
 import { MAX_BUFFERED_RECORD, type Cursor } from '../io/cursor.js';
 import { readConfiguration, targetPageSize, type Configuration } from './configuration.js';
-import { readMappedRamHeader, readRamWord, rejectUnsupportedFlags, type RamBlockEntry } from './ram.js';
+import { hasNoAreas, readMappedRamHeader, readRamWord, rejectUnsupportedFlags, type RamBlockEntry } from './ram.js';
 import { readCommand, readFooter, readFullHeader, SECTION_KIND_OF, type Command, type SectionHeader } from './section.js';
 import { locateVmdesc, parseVmdesc, payloadSize, type LocatedVmdesc, type VmsdDescription } from './vmdesc.js';
+
+/** QEMU_VM_COMMAND POSTCOPY_ADVISE (`enum qemu_vm_cmd`, migration/savevm.c). */
+const POSTCOPY_ADVISE = 3;
 
 export type MigrationRecord =
   | { type: 'header'; offset: number; version: number }
@@ -109,6 +112,7 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
   let vmdesc = opts.vmdesc;
   let deviceIndex = 0;
   let encodingResolved = false;
+  let postcopyPageSizes: bigint | null = null;
 
   for (;;) {
     const at = c.offset;
@@ -128,7 +132,11 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
       continue;
     }
     if (type === RecordType.Command) {
-      yield { type: 'command', offset: at, command: await readCommand(c) };
+      const command = await readCommand(c);
+      // postcopy-ram advises the OR of every block's host page size; blocks whose size differs
+      // from the host's then carry it in their entry.
+      if (command.cmd === POSTCOPY_ADVISE && command.data.length === 16) postcopyPageSizes = be64big(command.data, 0);
+      yield { type: 'command', offset: at, command };
       continue;
     }
     if (type === RecordType.Eof) {
@@ -273,22 +281,41 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
     if (blocks.has(idstr)) throw new FormatError(entryOffset, `RAM block ${JSON.stringify(idstr)} declared once`, 'declared twice');
     const usedLength = await c.readU64('RAM block used length');
     if (usedLength % pageSize !== 0) throw new FormatError(entryOffset + 1 + n, `a used length that is a multiple of the page size ${pageSize}`, String(usedLength));
+    const blockPageSize = await readBlockPageSize();
+    if (blockPageSize !== null && usedLength % blockPageSize !== 0) throw new FormatError(entryOffset + 1 + n, `a used length that is a multiple of the block's page size ${blockPageSize}`, String(usedLength));
     const mrAddr = ignoreShared ? await c.readU64('RAM block guest address') : null;
     const headerOffset = c.offset;
     if (!encodingResolved) {
       encodingResolved = true;
       if (opts.mappedRam) mappedRam = await opts.mappedRam({ idstr, headerOffset, configured: mappedRam });
     }
-    if (!mappedRam) return { idstr, usedLength, entryOffset, mrAddr, mappedRam: null };
+    if (!mappedRam) return { idstr, usedLength, entryOffset, blockPageSize, mrAddr, mappedRam: null };
     const h = await readMappedRamHeader(c, idstr);
-    return { idstr, usedLength, entryOffset, mrAddr, mappedRam: { ...h, headerOffset } };
+    return { idstr, usedLength, entryOffset, blockPageSize, mrAddr, mappedRam: { ...h, headerOffset } };
+  }
+
+  /**
+   * The optional be64 page size after a used length. The stream does not flag it: it is there when
+   * postcopy-ram advised page sizes larger than the target's and the next 8 bytes are one of them
+   * (a power of two above the target page size that the advised summary holds). The alternatives
+   * cannot be: the next entry starts with a non-zero name length, the EOS word is 0x10, and a guest
+   * address equal to such a size (x-ignore-shared as well) is the one ambiguous case.
+   */
+  async function readBlockPageSize(): Promise<number | null> {
+    if (postcopyPageSizes === null || (postcopyPageSizes & ~BigInt(pageSize)) === 0n) return null;
+    await c.need(8, 'RAM block page size or what follows the used length');
+    const v = be64big(c.peek(8), 0);
+    if (v <= BigInt(pageSize) || (v & (v - 1n)) !== 0n || (v & postcopyPageSizes) === 0n) return null;
+    c.bytes(8);
+    return Number(v);
   }
 
   /** Moves past a mapped-ram block's page area (its alignment is for consumers to judge). */
   async function jumpPageArea(entry: RamBlockEntry): Promise<void> {
     const { headerOffset, bitmapOffset, pagesOffset } = entry.mappedRam!;
-    // Ignored shared blocks (x-ignore-shared, QEMU > 10.2) have no areas and no jump.
-    if (ignoreShared && bitmapOffset === 0 && pagesOffset === 0) return;
+    // Blocks x-ignore-shared left out (QEMU 11+) have no areas and no jump; a 0/0 header without
+    // the capability is handed on too, for the reader to refuse and verify to name.
+    if (hasNoAreas({ bitmapOffset, pagesOffset })) return;
     const idstr = JSON.stringify(entry.idstr);
     // A page area behind its own header would send the walk backwards (a loop when used length is 0).
     if (pagesOffset < headerOffset + MAPPED_RAM_HEADER_SIZE) {

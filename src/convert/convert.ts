@@ -2,12 +2,13 @@
 import type { Writable } from 'node:stream';
 import { readRecords } from '../codec/records.js';
 import { decodeLibvirtFixed, isLibvirtMagic } from '../codec/libvirt.js';
-import { CAPABILITY_MAPPED_RAM, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
+import { CAPABILITY_MAPPED_RAM, CAPABILITY_X_IGNORE_SHARED, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
 import { UsageError } from '../format/errors.js';
 import { FileCursor, StreamCursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
 import { FileSource } from '../io/file-source.js';
 import { PrefetchFileCursor } from '../io/prefetch-cursor.js';
+import { explainMissingMagic } from '../reader/find-stream.js';
 import { MigrationFile } from '../reader/migration-file.js';
 import { ByteSink, FileSink, WritableSink } from './byte-sink.js';
 import type { ProgressListener } from './progress.js';
@@ -19,8 +20,13 @@ export type MigrationFormat = 'mapped-ram' | 'stream';
 export interface ConvertOptions {
   /** Output format; default: the other format of the input (a pipe input: mapped-ram). */
   to?: MigrationFormat;
-  /** Offset of the QEMU stream in a mapped-ram output. */
+  /** Offset of the QEMU stream in a mapped-ram output (`file:OUT,offset=N`). */
   offset?: number;
+  /**
+   * Where the QEMU stream starts in the input file (a save made with `file:IN,offset=N`);
+   * default: after a libvirt header if any, else 0.
+   */
+  inputOffset?: number;
   directIo?: DirectIoMode;
   force?: boolean;
   onWarning?: (message: string) => void;
@@ -52,13 +58,14 @@ export async function convertMigration(
     const s = await streamToMappedRam(new StreamCursor(input), output, opts);
     return { from: 'stream', to, bytes: s.size, direct: s.direct };
   }
-  const { format, offset, size, source } = await detect(input);
+  const { format, offset, size, source, ignoreShared } = await detect(input, opts.inputOffset);
   const to = opts.to ?? (format === 'stream' ? 'mapped-ram' : 'stream');
   if (format === 'stream') {
     try {
       if (to === 'stream') throw new UsageError(`${input} is already a plain stream`);
       if (typeof output !== 'string') throw new UsageError('mapped-ram output must be a file (it is written out of order)');
-      const s = await streamToMappedRam(new PrefetchFileCursor(source, offset), output, { ...opts, inputSize: size });
+      const ignoredBlocks = ignoreShared ? await blocksLeftOut(input, offset) : undefined;
+      const s = await streamToMappedRam(new PrefetchFileCursor(source, offset), output, { ...opts, inputSize: size, ignoredBlocks });
       return { from: format, to, bytes: s.size, direct: s.direct };
     } finally {
       await source.close();
@@ -81,21 +88,42 @@ export async function convertMigration(
   }
 }
 
-/** Format of a migration file from its configuration record, past a libvirt header if any. */
-async function detect(path: string): Promise<{ format: MigrationFormat; offset: number; size: number; source: FileSource }> {
+/**
+ * Format of a migration file from its configuration record, at `inputOffset` or past a libvirt
+ * header if any; with neither, a stream found further on is named in the error.
+ */
+async function detect(path: string, inputOffset?: number): Promise<{ format: MigrationFormat; offset: number; size: number; source: FileSource; ignoreShared: boolean }> {
   const source = await FileSource.open(path);
+  let libvirt = false;
   try {
     const head = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
     await source.readInto(head, 0);
-    const offset = head.length >= 16 && isLibvirtMagic(head) ? decodeLibvirtFixed(head, source.size).dataOffset : 0;
+    libvirt = head.length >= 16 && isLibvirtMagic(head);
+    const offset = inputOffset ?? (libvirt ? decodeLibvirtFixed(head, source.size).dataOffset : 0);
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > source.size) throw new UsageError(`--input-offset ${offset} is outside ${path} (${source.size} bytes)`);
     let format: MigrationFormat = 'stream';
+    let ignoreShared = false;
     for await (const r of readRecords(new FileCursor(source, offset), { vmdesc: null })) {
-      if (r.type === 'configuration') format = r.config.capabilities?.includes(CAPABILITY_MAPPED_RAM) ? 'mapped-ram' : 'stream';
+      if (r.type === 'configuration') {
+        format = r.config.capabilities?.includes(CAPABILITY_MAPPED_RAM) ? 'mapped-ram' : 'stream';
+        ignoreShared = r.config.capabilities?.includes(CAPABILITY_X_IGNORE_SHARED) ?? false;
+      }
       if (r.type !== 'header') break;
     }
-    return { format, offset, size: source.size, source };
+    return { format, offset, size: source.size, source, ignoreShared };
   } catch (e) {
+    const err = inputOffset === undefined && !libvirt ? await explainMissingMagic(e, source, '--input-offset') : e;
     await source.close();
-    throw e;
+    throw err;
+  }
+}
+
+/** Blocks of an x-ignore-shared plain stream that no page record fills: QEMU left them out. */
+async function blocksLeftOut(path: string, offset: number): Promise<Set<string>> {
+  const file = await MigrationFile.open(path, { offset });
+  try {
+    return new Set(file.blocks.filter((b) => b.ignored).map((b) => b.id));
+  } finally {
+    await file.close();
   }
 }

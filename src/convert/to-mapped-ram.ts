@@ -3,8 +3,8 @@
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
 import type { SectionHeader } from '../codec/section.js';
-import type { RamBlockEntry } from '../codec/ram.js';
-import { CAPABILITY_MAPPED_RAM, RAM_SECTION_IDSTR } from '../format/constants.js';
+import { isIgnoredEntry, type RamBlockEntry } from '../codec/ram.js';
+import { CAPABILITY_MAPPED_RAM, CAPABILITY_X_IGNORE_SHARED, RAM_SECTION_IDSTR } from '../format/constants.js';
 import { FormatError, UsageError } from '../format/errors.js';
 import type { Cursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
@@ -31,6 +31,12 @@ export interface ToMappedRamOptions {
    * takes the TypeScript walker's per-record path (the reference the fast path is tested against).
    */
   inPlace?: boolean;
+  /**
+   * Plain-stream input under x-ignore-shared: the blocks it leaves out (no page record), which get
+   * QEMU 11's 0/0 header. Only a file can say so before its end: a pipe input with x-ignore-shared
+   * is refused without this set.
+   */
+  ignoredBlocks?: ReadonlySet<string>;
 }
 
 /** Bytes read per chunk when copying a mapped-ram page area (a multiple of any page size). */
@@ -118,9 +124,15 @@ async function translate(
           config = r.config;
           // A mapped-ram stream read sequentially would skip its page areas: only files carry them.
           if (!copyPages && config.capabilities?.includes(CAPABILITY_MAPPED_RAM)) throw new UsageError('mapped-ram input must be a file, not a pipe');
+          // Which blocks x-ignore-shared left out shows only at the stream's end, after their headers.
+          if (!copyPages && !opts.ignoredBlocks && config.capabilities?.includes(CAPABILITY_X_IGNORE_SHARED)) {
+            throw new UsageError('an x-ignore-shared stream cannot be converted from a pipe (the blocks it leaves out are known only at its end): save it to a file first');
+          }
           await (await open(targetPageSize(config))).writeConfiguration(config);
           break;
         case 'command':
+          // QEMU refuses postcopy-ram with mapped-ram, and a 16-byte advise without it.
+          if (r.command.name === 'POSTCOPY_ADVISE' && r.command.data.length > 0) throw new UsageError('a stream saved with postcopy-ram cannot become mapped-ram (QEMU loads mapped-ram only with postcopy-ram off)');
           await w.writeCommand(r.command);
           break;
         case 'section':
@@ -140,7 +152,7 @@ async function translate(
           if (memTotal === 0) await startRam(w);
           break;
         case 'ram-block':
-          pending.push({ id: r.entry.idstr, usedLength: r.entry.usedLength, mrAddr: r.entry.mrAddr, pageSize: w.pageSize });
+          pending.push({ id: r.entry.idstr, usedLength: r.entry.usedLength, mrAddr: r.entry.mrAddr, pageSize: w.pageSize, ignored: isIgnoredEntry(r.entry) || (opts.ignoredBlocks?.has(r.entry.idstr) ?? false) });
           pendingBytes += r.entry.usedLength;
           if (pendingBytes === memTotal) await startRam(w);
           break;

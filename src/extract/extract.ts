@@ -1,6 +1,6 @@
 // Raw RAM images of RAM blocks: sparse files (only non-zero pages written) or a dense byte stream.
 import { promises as fsp } from 'node:fs';
-import { UsageError } from '../format/errors.js';
+import { IgnoredBlockError, UsageError } from '../format/errors.js';
 import type { Arena } from '../kernel/index.js';
 import type { MigrationFile } from '../reader/migration-file.js';
 import { MappedRamBlock, type RamBlock } from '../reader/ram-block.js';
@@ -40,6 +40,8 @@ function chunksOf(file: MigrationFile, block: RamBlock, arena: Arena, opts: Page
  * multi-GiB image does not push other processes' data out of the page cache.
  */
 export async function extractBlock(file: MigrationFile, block: RamBlock, out: string, opts: ExtractOptions = {}, arena?: Arena): Promise<ExtractResult> {
+  // Refused before OUT is created: the block's memory is not in the file.
+  if (block.ignored) throw new IgnoredBlockError(block.id);
   if (!arena) return withReaderArena((a) => extractBlock(file, block, out, opts, a), opts);
   const output = await OutputFile.create(out, opts.force);
   let written = 0;
@@ -75,10 +77,13 @@ export async function extractBlock(file: MigrationFile, block: RamBlock, out: st
   return { block: block.id, path: out, length: block.usedLength, written };
 }
 
-/** Every block into `dir` (created if missing), file names from `blockFileName`. */
+/**
+ * Every block into `dir` (created if missing), file names from `blockFileName`; blocks that
+ * x-ignore-shared left out have no image (their memory is not in the file) and are skipped.
+ */
 export async function extractAll(file: MigrationFile, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult[]> {
   await fsp.mkdir(dir, { recursive: true });
-  const targets = file.blocks.map((b) => ({ b, out: blockPath(dir, b.id) }));
+  const targets = file.blocks.filter((b) => !b.ignored).map((b) => ({ b, out: blockPath(dir, b.id) }));
   if (!opts.force) for (const t of targets) if (await exists(t.out)) throw new UsageError(`${t.out} exists (use --force to overwrite it)`);
   return withReaderArena(async (arena) => {
     const results: ExtractResult[] = [];
@@ -95,6 +100,7 @@ export async function extractAll(file: MigrationFile, dir: string, opts: Extract
 
 /** Dense raw image on a stream (e.g. stdout): zeros included. */
 export async function extractToStream(file: MigrationFile, block: RamBlock, out: NodeJS.WritableStream, opts: ExtractProgress = {}): Promise<number> {
+  if (block.ignored) throw new IgnoredBlockError(block.id);
   return withReaderArena(async (arena) => {
     let n = 0;
     for await (const c of chunksOf(file, block, arena, opts)) {

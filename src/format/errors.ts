@@ -38,6 +38,19 @@ export function reclassify(e: unknown, kind: FormatErrorKind): unknown {
   return e instanceof FormatError ? new FormatError(e.offset, e.expected, e.found, kind) : e;
 }
 
+/**
+ * Guest memory of a RAM block that x-ignore-shared left out of the file: the destination maps it
+ * from the shared memory backend, so no page of it can be read from the file. `code` makes the
+ * CLI report it as one line with exit 1, like an I/O error.
+ */
+export class IgnoredBlockError extends Error {
+  override readonly name = 'IgnoredBlockError';
+  readonly code = 'EIGNOREDBLOCK';
+  constructor(readonly block: string) {
+    super(`RAM block ${JSON.stringify(block)} was left out by x-ignore-shared: its memory is not in the file (QEMU maps it from the shared memory backend)`);
+  }
+}
+
 /** The caller asked for something impossible (bad option, missing block); not a defect of the file. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';

@@ -3,11 +3,12 @@ import { CAPABILITY_MAPPED_RAM, LIBVIRT_HEADER_SIZE, MAPPED_RAM_HDR_VERSION } fr
 import { FormatError, hex, UsageError } from '../format/errors.js';
 import { decodeLibvirtData, decodeLibvirtFixed, isLibvirtMagic, type LibvirtHeader } from '../codec/libvirt.js';
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
-import type { RamBlockEntry } from '../codec/ram.js';
+import { hasNoAreas, type RamBlockEntry } from '../codec/ram.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
 import { readVmdescAtEnd, type LocatedVmdesc } from '../codec/vmdesc.js';
 import { FileCursor } from '../io/cursor.js';
 import { FileSource } from '../io/file-source.js';
+import { explainMissingMagic } from './find-stream.js';
 import { MappedRamBlock, StreamRamBlock, type RamBlock } from './ram-block.js';
 
 export type SectionType = 'header' | 'configuration' | 'start' | 'part' | 'end' | 'full' | 'command' | 'eof' | 'vmdesc' | 'trailing';
@@ -39,6 +40,11 @@ export interface DeviceInfo {
 export interface OpenOptions {
   /** Where the QEMU stream starts (like `file:PATH,offset=N`); default: after a libvirt header if any, else 0. */
   offset?: number;
+  /**
+   * The option that sets `offset`, named by the error when no stream starts at 0 but one starts
+   * further on ("a QEMU stream starts at offset N: use --offset N"); default "--offset".
+   */
+  offsetFlag?: string;
 }
 
 /** Longest libvirt XML/cookie area decoded (the header may reserve more for later edits). */
@@ -90,8 +96,9 @@ export class MigrationFile {
   /** Opens a path, or an open descriptor (left open on close). */
   static async open(file: string | number, opts: OpenOptions = {}): Promise<MigrationFile> {
     const source = await FileSource.open(file);
+    let libvirt: LibvirtHeader | null = null;
     try {
-      const libvirt = await readLibvirtHeader(source);
+      libvirt = await readLibvirtHeader(source);
       const offset = opts.offset ?? libvirt?.dataOffset ?? 0;
       if (!Number.isSafeInteger(offset) || offset < 0 || offset > source.size) {
         throw new UsageError(`offset ${opts.offset} is outside the file (${source.size} bytes)`);
@@ -100,8 +107,10 @@ export class MigrationFile {
       await file.walk();
       return file;
     } catch (e) {
+      // No magic at 0 and no libvirt header: say where a stream starts, if one does (file:PATH,offset=N).
+      const err = opts.offset === undefined && !libvirt ? await explainMissingMagic(e, source, opts.offsetFlag) : e;
       await source.close();
-      throw e;
+      throw err;
     }
   }
 
@@ -142,7 +151,7 @@ export class MigrationFile {
         }
         case 'ram-block':
           if (r.entry.mappedRam) {
-            checkMappedRamHeader(r.entry.mappedRam);
+            checkMappedRamHeader(r.entry);
             this.blocks.push(await MappedRamBlock.load(this.source, r.entry));
           } else {
             const b = new StreamRamBlock(this.source, r.entry, targetPageSize(this.configuration));
@@ -189,7 +198,11 @@ export class MigrationFile {
 }
 
 /** The walk hands on any header version and alignment; QEMU refuses these, and so does the reader. */
-function checkMappedRamHeader(h: NonNullable<RamBlockEntry['mappedRam']>): void {
+function checkMappedRamHeader(entry: RamBlockEntry): void {
+  const h = entry.mappedRam!;
+  if (hasNoAreas(h) && entry.mrAddr === null) {
+    throw new FormatError(h.headerOffset + 12, `a bitmap and a page area for block ${JSON.stringify(entry.idstr)} (offsets 0/0 leave a block out only under x-ignore-shared, which the configuration does not list)`, 'bitmap offset 0 and pages offset 0');
+  }
   if (h.version > MAPPED_RAM_HDR_VERSION) throw new FormatError(h.headerOffset, `mapped-ram header version ${MAPPED_RAM_HDR_VERSION}`, String(h.version));
   if (!Number.isSafeInteger(h.bitmapOffset)) throw new FormatError(h.headerOffset + 12, 'bitmap offset below 2^53', 'a larger value');
   if (h.pagesOffset % h.pageSize !== 0) throw new FormatError(h.headerOffset + 20, `pages offset aligned to the page size ${h.pageSize}`, hex(h.pagesOffset));

@@ -1,7 +1,6 @@
 // Random access to one RAM block's guest memory, whichever encoding stored it.
-import { FormatError } from '../format/errors.js';
-import { UsageError } from '../format/errors.js';
-import type { RamBlockEntry } from '../codec/ram.js';
+import { FormatError, IgnoredBlockError, UsageError } from '../format/errors.js';
+import { isIgnoredEntry, type RamBlockEntry } from '../codec/ram.js';
 import type { FileSource } from '../io/file-source.js';
 import { bitmapBytes, countPresent, presentRuns, type PageRun } from '../kernel/index.js';
 
@@ -22,6 +21,12 @@ export abstract class RamBlock {
   }
 
   abstract readonly encoding: 'mapped-ram' | 'stream';
+  /**
+   * x-ignore-shared left the block out: its memory is not in the file (the destination maps it
+   * from the shared backend). Such a block has no present pages, and reading it throws
+   * IgnoredBlockError.
+   */
+  abstract readonly ignored: boolean;
   /** Pages whose content is stored in the file (all others read as zeros). */
   abstract readonly presentPages: number;
   abstract isPresent(page: number): boolean;
@@ -31,13 +36,14 @@ export abstract class RamBlock {
   abstract presentRuns(): Iterable<PageRun>;
 
   /** One page of guest RAM (zeros when absent). */
-  readPage(page: number, into?: Uint8Array): Promise<Uint8Array> {
+  async readPage(page: number, into?: Uint8Array): Promise<Uint8Array> {
     this.checkPage(page);
     return this.read(page * this.pageSize, this.pageSize, into);
   }
 
   /** Any byte range of the block's guest RAM; absent pages read as zeros. */
   async read(offset: number, length: number, into: Uint8Array = new Uint8Array(length)): Promise<Uint8Array> {
+    if (this.ignored) throw new IgnoredBlockError(this.id);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.usedLength) {
       throw new UsageError(`range ${offset}+${length} is outside block ${this.id} (${this.usedLength} bytes)`);
     }
@@ -69,6 +75,7 @@ export abstract class RamBlock {
   }
 
   protected checkPage(page: number): void {
+    if (this.ignored) throw new IgnoredBlockError(this.id);
     if (!Number.isSafeInteger(page) || page < 0 || page >= this.pages) throw new UsageError(`page ${page} is outside block ${this.id} (${this.pages} pages)`);
   }
 }
@@ -76,6 +83,7 @@ export abstract class RamBlock {
 /** A block of a mapped-ram file: a bitmap and a page area where page i sits at pagesOffset + i*pageSize. */
 export class MappedRamBlock extends RamBlock {
   readonly encoding = 'mapped-ram';
+  readonly ignored: boolean;
   readonly bitmapOffset: number;
   readonly pagesOffset: number;
   readonly presentPages: number;
@@ -87,13 +95,16 @@ export class MappedRamBlock extends RamBlock {
     readonly bitmap: Uint8Array,
   ) {
     super(source, entry, entry.mappedRam!.pageSize);
+    this.ignored = isIgnoredEntry(entry);
     this.bitmapOffset = entry.mappedRam!.bitmapOffset;
     this.pagesOffset = entry.mappedRam!.pagesOffset;
-    this.presentPages = countPresent(bitmap, this.pages);
+    this.presentPages = this.ignored ? 0 : countPresent(bitmap, this.pages);
   }
 
   static async load(source: FileSource, entry: RamBlockEntry): Promise<MappedRamBlock> {
     const h = entry.mappedRam!;
+    // Offset 0/0 is no bitmap: reading there would take the file's own header for one.
+    if (isIgnoredEntry(entry)) return new MappedRamBlock(source, entry, new Uint8Array(0));
     const pages = entry.usedLength / h.pageSize;
     const size = bitmapBytes(pages);
     if (h.bitmapOffset + size > source.size) {
@@ -114,7 +125,7 @@ export class MappedRamBlock extends RamBlock {
   }
 
   presentRuns(): Iterable<PageRun> {
-    return presentRuns(this.bitmap, this.pages);
+    return this.ignored ? [] : presentRuns(this.bitmap, this.pages);
   }
 }
 
@@ -127,6 +138,7 @@ export class StreamRamBlock extends RamBlock {
   readonly bitmapOffset = null;
   readonly pagesOffset = null;
   private presentCount = 0;
+  private sentCount = 0;
   /** Page → data offset (> 0), ZERO_PAGE, or 0/absent for never sent. Dense when that fits the file size. */
   private readonly dense: Float64Array | null;
   private readonly sparse: Map<number, number> | null;
@@ -154,6 +166,16 @@ export class StreamRamBlock extends RamBlock {
     if (this.dense) this.dense[page] = value;
     else this.sparse!.set(page, value);
     this.presentCount += (value > 0 ? 1 : 0) - (old > 0 ? 1 : 0);
+    if (old === 0) this.sentCount++;
+  }
+
+  /**
+   * Under x-ignore-shared (guest address in the entry), a block of which no page record was seen:
+   * QEMU sends every page of the blocks it migrates (zero pages as ZERO records), so this is a
+   * block it left out. Known once the walk has seen every record.
+   */
+  get ignored(): boolean {
+    return this.entry.mrAddr !== null && this.usedLength > 0 && this.sentCount === 0;
   }
 
   /** Whether a record (PAGE or ZERO) was seen for the page. */
@@ -173,6 +195,7 @@ export class StreamRamBlock extends RamBlock {
   }
 
   *presentRuns(): Iterable<PageRun> {
+    if (this.ignored) return;
     const pages = this.dense ? null : [...this.sparse!.entries()].filter(([, v]) => v > 0).map(([p]) => p).sort((a, b) => a - b);
     let runStart = -1;
     let prev = -2;

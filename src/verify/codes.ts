@@ -21,6 +21,8 @@ export const CHECK_CODES = {
   E_NO_EOF: { severity: 'error', description: 'the stream ends without the QEMU_VM_EOF record' },
   E_HEADER_VERSION: { severity: 'error', description: 'mapped-ram header version is above 1 (QEMU refuses it)' },
   E_PAGE_SIZE: { severity: 'error', description: 'mapped-ram header page size is not the target page size' },
+  E_IGNORED_OFFSETS: { severity: 'error', description: 'under x-ignore-shared, a header has one of bitmap_offset / pages_offset 0 and not the other (a block left out has both 0, as QEMU 11 writes it)' },
+  E_IGNORED_NO_CAPABILITY: { severity: 'error', description: 'a header has bitmap_offset = pages_offset = 0 (a block left out) but the configuration lacks x-ignore-shared: QEMU would read the file header as its bitmap' },
   E_PAGES_ALIGNMENT: { severity: 'error', description: 'a page area is not aligned to the page size (QEMU refuses it)' },
   W_PAGES_ALIGNMENT: { severity: 'warning', description: 'a page area is page-aligned but not 1 MiB-aligned (QEMU always aligns to 1 MiB; O_DIRECT may fail)' },
   E_AREA_OUTSIDE_FILE: { severity: 'error', description: "a block's page area starts beyond the end of the file" },

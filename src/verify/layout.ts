@@ -1,6 +1,7 @@
 // Checks on where mapped-ram blocks put their bitmaps and page areas, and on the bitmaps themselves.
 import { MAPPED_RAM_FILE_OFFSET_ALIGNMENT } from '../format/constants.js';
 import { hex } from '../format/errors.js';
+import { hasNoAreas } from '../codec/ram.js';
 import { escapeControl } from '../format/escape.js';
 import type { FileSource } from '../io/file-source.js';
 import { bitmapBytes } from '../kernel/index.js';
@@ -36,7 +37,8 @@ export async function checkLayout(source: FileSource, map: StreamMap, findings: 
   const out: MappedBlock[] = [];
   for (const layout of map.blocks) {
     const h = layout.entry.mappedRam;
-    if (!h || (h.bitmapOffset === 0 && h.pagesOffset === 0 && layout.entry.mrAddr !== null)) continue;
+    // A block left out (0/0) has no areas to place; the walk judged its header.
+    if (!h || hasNoAreas(h)) continue;
     const id = layout.entry.idstr;
     const pages = layout.entry.usedLength / layout.pageSize;
     const bsize = bitmapBytes(pages);

@@ -7,6 +7,7 @@ import type { RamBlock } from '../reader/ram-block.js';
 import { checkContent, type ContentOptions } from './content.js';
 import { Findings, type Finding } from './findings.js';
 import { checkLayout } from './layout.js';
+import { findStreamStart, hasMagicAt } from '../reader/find-stream.js';
 import { withReaderArena } from '../reader/page-reader.js';
 import { walkStream } from './walk.js';
 
@@ -76,6 +77,14 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
     } else if (streamOffset > 0) prefix = { start: 0, end: streamOffset, what: 'bytes before the stream offset' };
     if (streamOffset > source.size) throw new UsageError(`offset ${streamOffset} is beyond the end of the file (${source.size} bytes)`);
     if (!checked) return report(path, source, findings, {}, false, null, streamOffset);
+    // No magic at 0 and no libvirt header: name where a stream starts, if one does (file:PATH,offset=N).
+    if (opts.offset === undefined && libvirtFormat === null && prefix === null && !(await hasMagicAt(source, 0))) {
+      const at = await findStreamStart(source);
+      if (at !== null) {
+        findings.add('E_MAGIC', 0, `no QEMU migration magic "QEVM" at offset 0; a QEMU stream starts at offset ${at}: use --offset ${at}`);
+        return report(path, source, findings, {}, false, null, streamOffset);
+      }
+    }
 
     const map = await walkStream(source, streamOffset, findings);
     if (!map.isMigration) return report(path, source, findings, {}, false, null, streamOffset);
@@ -86,7 +95,8 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
     const mapped = await checkLayout(source, map, findings, prefix);
     let digests: Record<string, string> = {};
     if (!opts.quick) {
-      const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream ? [b.stream] : []));
+      // A block x-ignore-shared left out has no content in the file to check or digest.
+      const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream && !b.stream.ignored ? [b.stream] : []));
 
       const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0);
       digests = await withReaderArena((arena) =>

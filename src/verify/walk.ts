@@ -5,7 +5,7 @@ import { be32, be64big } from '../format/bytes.js';
 import { FormatError, type FormatErrorKind } from '../format/errors.js';
 import { escapeControl } from '../format/escape.js';
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
-import type { RamBlockEntry } from '../codec/ram.js';
+import { hasNoAreas, type RamBlockEntry } from '../codec/ram.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
 import { readVmdescAtEnd, type LocatedVmdesc } from '../codec/vmdesc.js';
 import { FileCursor } from '../io/cursor.js';
@@ -178,8 +178,15 @@ export async function walkStream(source: FileSource, streamOffset: number, findi
     }
     if (h.version > 1) findings.add('E_HEADER_VERSION', h.headerOffset, `mapped-ram header version ${h.version} of block ${name(id)} (QEMU accepts 0 and 1)`, id);
     if (h.pageSize !== map.pageSize) findings.add('E_PAGE_SIZE', h.headerOffset + 4, `block ${name(id)} declares page size ${h.pageSize}, the target page size is ${map.pageSize}`, id);
-    // Ignored shared blocks (x-ignore-shared) have no areas and the stream goes on after the header.
-    if (entry.mrAddr !== null && h.bitmapOffset === 0 && h.pagesOffset === 0) return;
+    // Blocks x-ignore-shared left out (QEMU 11) have no areas and the stream goes on after the header.
+    if (hasNoAreas(h)) {
+      if (entry.mrAddr === null) findings.add('E_IGNORED_NO_CAPABILITY', h.headerOffset + 12, `block ${name(id)} has bitmap and pages offsets 0 (left out), but the configuration lacks x-ignore-shared`, id);
+      return;
+    }
+    if (entry.mrAddr !== null && (h.bitmapOffset === 0 || h.pagesOffset === 0)) {
+      const zero = h.bitmapOffset === 0 ? 'bitmap' : 'pages';
+      findings.add('E_IGNORED_OFFSETS', h.headerOffset + (zero === 'bitmap' ? 12 : 20), `block ${name(id)} has a ${zero} offset of 0 but not the other: a block x-ignore-shared leaves out has both 0`, id);
+    }
     closeSpan(h.headerOffset + MAPPED_RAM_HEADER_SIZE);
     spanStart = h.headerOffset + MAPPED_RAM_HEADER_SIZE;
     resumeAt = h.pagesOffset + entry.usedLength;

@@ -10,6 +10,11 @@ export interface RamBlockSpec {
   pageSize?: number;
   /** Guest-physical base, written only when x-ignore-shared is on. */
   mrAddr?: number | null;
+  /**
+   * Left out by x-ignore-shared (needs `mrAddr`): as QEMU 11 writes it, the header has
+   * bitmap_offset = pages_offset = 0, no area is reserved and the next entry follows the header.
+   */
+  ignored?: boolean;
 }
 
 /** One block's place in the file; every offset is absolute. */
@@ -25,9 +30,10 @@ export interface BlockLayout {
   bitmapOffset: number;
   bitmapSize: number;
   pagesOffset: number;
-  /** First byte after the page area: the next block entry, or the EOS word after the last block. */
+  /** First byte after the page area (after the header for an ignored block): the next block entry, or the EOS word. */
   end: number;
   mrAddr: number | null;
+  ignored: boolean;
 }
 
 /** Places one block whose entry starts at `entryOffset`, as `mapped_ram_setup_ramblock` does. */
@@ -40,10 +46,15 @@ export function placeBlock(block: RamBlockSpec, entryOffset: number): BlockLayou
   const mrAddr = block.mrAddr ?? null;
   const headerOffset = entryOffset + 1 + block.id.length + 8 + (mrAddr === null ? 0 : 8);
   const pages = block.usedLength / pageSize;
+  if (block.ignored) {
+    if (mrAddr === null) throw new RangeError(`block ${block.id} can be left out only under x-ignore-shared (it needs a guest address)`);
+    const end = headerOffset + MAPPED_RAM_HEADER_SIZE;
+    return { id: block.id, usedLength: block.usedLength, pageSize, pages, entryOffset, headerOffset, bitmapOffset: 0, bitmapSize: 0, pagesOffset: 0, end, mrAddr, ignored: true };
+  }
   const bitmapOffset = headerOffset + MAPPED_RAM_HEADER_SIZE;
   const bitmapSize = bitmapBytes(pages);
   const pagesOffset = roundUp(bitmapOffset + bitmapSize, MAPPED_RAM_FILE_OFFSET_ALIGNMENT);
-  return { id: block.id, usedLength: block.usedLength, pageSize, pages, entryOffset, headerOffset, bitmapOffset, bitmapSize, pagesOffset, end: pagesOffset + block.usedLength, mrAddr };
+  return { id: block.id, usedLength: block.usedLength, pageSize, pages, entryOffset, headerOffset, bitmapOffset, bitmapSize, pagesOffset, end: pagesOffset + block.usedLength, mrAddr, ignored: false };
 }
 
 /** Places every block in MEM_SIZE order from the first entry's offset; `eosOffset` is where the START payload's EOS goes. */

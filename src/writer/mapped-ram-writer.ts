@@ -157,7 +157,8 @@ export class MappedRamWriter {
       await this.emit();
       await this.main.seek(l.end);
       this.layout.push(l);
-      this.stager.addBlock(l);
+      // An ignored block has no page area: a page written to it is refused as an unknown block.
+      if (!l.ignored) this.stager.addBlock(l);
     }
     // The page areas lie inside the file from the start (holes until written), as after QEMU's save.
     await this.main.reserve(this.main.position);
@@ -252,7 +253,7 @@ export class MappedRamWriter {
       if (!this.eofWritten) await this.writeEof();
       await this.stager.drain();
       // Bitmaps last: a file cut short before this point has all bits clear, like QEMU's.
-      for (const l of this.layout) await this.main.pwrite(this.stager.bitmap(l.id), l.bitmapOffset);
+      for (const l of this.layout) if (!l.ignored) await this.main.pwrite(this.stager.bitmap(l.id), l.bitmapOffset);
       const size = this.main.position;
       await this.main.sync();
       await this.pages.sync();

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { REPO_ROOT } from '../support/fixtures.js';
-import { makeTempDir } from '../support/qemu.js';
+import { currentGeneration, makeTempDir } from '../support/qemu.js';
 
 export const CLI = path.join(REPO_ROOT, 'bin/mram.js');
 
@@ -54,7 +54,10 @@ function distIsFresh(): boolean {
   return newest(path.join(REPO_ROOT, 'src')) < built;
 }
 
-/** Builds the CLI once for the suite and gives it a scratch directory, removed afterwards. */
+/**
+ * Builds the CLI once for the suite and gives it a scratch directory, removed afterwards: one
+ * subdirectory per QEMU generation, so a describeQemu suite's runs do not meet each other's outputs.
+ */
 export function convertSuite(): () => string {
   let dir = '';
   beforeAll(() => {
@@ -62,5 +65,9 @@ export function convertSuite(): () => string {
     dir = makeTempDir('mram-convert-');
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return () => dir;
+  return () => {
+    const sub = path.join(dir, `qemu${currentGeneration().key}`);
+    fs.mkdirSync(sub, { recursive: true });
+    return sub;
+  };
 }

@@ -5,6 +5,9 @@
 //   1. test/.generated/NAME.{mig,ram,json}   (cache, gitignored)
 //   2. test/fixtures/NAME.json + .gz files   (committed, decompressed sparsely into the cache)
 //   3. generate with QEMU                    (needs qemu-system-x86_64)
+// Each QEMU generation has its own fixtures: QEMU 10's keep their names, QEMU 11's carry the
+// generation's suffix (mr-32m.qemu11.json ...). getFixture uses the generation in force
+// (describeQemu sets it), so a suite reads the files its QEMU wrote.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { fileSizes, nonZeroPages, writeGuestRam, writeSparse, type GuestRamSummary } from './guest-ram.js';
 import { buildLibvirtHeader, setLibvirtMagic, LIBVIRT_EXAMPLE_OFFSET } from './libvirt-header.js';
-import { makeTempDir, qemuVersion, saveGuest, startGuest, startRunningGuest, type MigrateInfo, type ZeroPageDetection } from './qemu.js';
+import { currentGeneration, makeTempDir, qemuVersion, saveGuest, startGuest, startRunningGuest, type MigrateInfo, type QemuGeneration, type ZeroPageDetection } from './qemu.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const GENERATED_DIR = path.join(REPO_ROOT, 'test/.generated');
@@ -37,8 +40,16 @@ export interface FixtureSpec {
   libvirt?: 'save' | 'part';
   /** Live save of a running guest (boot sector dirtying 0x10000-0x9FFFF); RAM not seeded. */
   running?: boolean;
-  /** Committed compressed under test/fixtures (else generated only). */
+  /** x-ignore-shared: the shared `mem` block is left out of the file (QEMU 11 for mapped-ram). */
+  ignoreShared?: boolean;
+  /** Machine type (default: q35, the generation's newest). */
+  machine?: string;
+  /** Generations that can write it (default: all; only SPECIAL_FIXTURES may narrow it). */
+  generations?: Array<QemuGeneration['key']>;
+  /** QEMU 10's file committed compressed under test/fixtures (else generated only). */
   commit: boolean;
+  /** QEMU 11's file committed too (NAME.qemu11.*). */
+  commit11?: boolean;
 }
 
 const base32 = { memMiB: 32, seed: 1, commit: true } as const;
@@ -46,11 +57,11 @@ const base32 = { memMiB: 32, seed: 1, commit: true } as const;
 export const FIXTURES: Record<string, FixtureSpec> = Object.fromEntries(
   (
     [
-      { ...base32, name: 'mr-32m', description: 'mapped-ram, single channel', mappedRam: true },
+      { ...base32, name: 'mr-32m', description: 'mapped-ram, single channel', mappedRam: true, commit11: true },
       { ...base32, name: 'mr-mfd-32m', description: 'mapped-ram + multifd (2 channels)', mappedRam: true, multifd: 2 },
       { ...base32, name: 'mr-dio-32m', description: 'mapped-ram + multifd (2) + direct-io', mappedRam: true, multifd: 2, directIo: true },
       { ...base32, name: 'mr-off-32m', description: "mapped-ram at offset 0x11921 after an 'X' prefix", mappedRam: true, prefixOffset: LIBVIRT_EXAMPLE_OFFSET },
-      { ...base32, name: 'stream-32m', description: 'plain stream (mapped-ram off)', mappedRam: false },
+      { ...base32, name: 'stream-32m', description: 'plain stream (mapped-ram off)', mappedRam: false, commit11: true },
       { ...base32, name: 'stream-zpd-none-32m', description: 'plain stream, zero-page-detection=none', mappedRam: false, zeroPageDetection: 'none' },
       { ...base32, name: 'mr-zpd-none-32m', description: 'mapped-ram, zero-page-detection=none (zero pages written, bits set)', mappedRam: true, zeroPageDetection: 'none' },
       { ...base32, name: 'libvirt-mr-32m', description: 'libvirt sparse save (format 6, Save magic), mapped-ram + multifd 1', mappedRam: true, multifd: 1, libvirt: 'save' },
@@ -63,6 +74,27 @@ export const FIXTURES: Record<string, FixtureSpec> = Object.fromEntries(
     ] satisfies FixtureSpec[]
   ).map((s) => [s.name, s as FixtureSpec]),
 );
+
+/**
+ * Fixtures that need more than a plain save and load (x-ignore-shared, a stream at an offset, an
+ * older machine type), so suites that iterate FIXTURES do not meet them; getFixture knows both.
+ */
+export const SPECIAL_FIXTURES: Record<string, FixtureSpec> = Object.fromEntries(
+  (
+    [
+      { ...base32, name: 'stream-off-32m', description: "plain stream at offset 0x100000 after an 'X' prefix (file:PATH,offset=N)", mappedRam: false, prefixOffset: 0x100000, commit: false },
+      { ...base32, name: 'mr-xis-32m', description: 'mapped-ram + x-ignore-shared: the shared mem block is left out (0/0 header)', mappedRam: true, ignoreShared: true, generations: ['11'], commit: false, commit11: true },
+      { ...base32, name: 'stream-xis-32m', description: 'plain stream + x-ignore-shared: no page records for the shared mem block', mappedRam: false, ignoreShared: true, commit: false, commit11: true },
+      { ...base32, name: 'mr-m100-32m', description: 'mapped-ram, machine pc-q35-10.0 (loadable by QEMU 10 and 11)', mappedRam: true, machine: 'pc-q35-10.0', commit: false },
+      { ...base32, name: 'stream-m100-32m', description: 'plain stream, machine pc-q35-10.0 (loadable by QEMU 10 and 11)', mappedRam: false, machine: 'pc-q35-10.0', commit: false },
+    ] satisfies FixtureSpec[]
+  ).map((s) => [s.name, s as FixtureSpec]),
+);
+
+/** Spec of a fixture of either catalogue. */
+export function fixtureSpec(name: string): FixtureSpec | undefined {
+  return FIXTURES[name] ?? SPECIAL_FIXTURES[name];
+}
 
 export interface FixtureMeta {
   formatVersion: number;
@@ -105,6 +137,10 @@ export interface FixtureMeta {
   migAllocatedAsWritten: number;
   /** Committed fixtures: name of the shared gz RAM image in test/fixtures. */
   ramGz?: string;
+  /** Generation that wrote it (absent in QEMU 10 fixtures made before generations: '10'). */
+  generation?: QemuGeneration['key'];
+  ignoreShared?: boolean;
+  machine?: string;
 }
 
 export interface Fixture {
@@ -114,6 +150,22 @@ export interface Fixture {
   /** RAM image of the `mem` block, memMiB bytes (test/.generated/NAME.ram). */
   ramImage: string;
   meta: FixtureMeta;
+}
+
+/** File name of a fixture for a generation (QEMU 10's keep the plain name). */
+export function fixtureBase(name: string, gen: QemuGeneration = currentGeneration()): string {
+  return name + gen.fixtureSuffix;
+}
+
+/** Whether a generation can write a fixture (mapped-ram with x-ignore-shared needs QEMU 11). */
+export function fixtureWritableBy(name: string, gen: QemuGeneration = currentGeneration()): boolean {
+  const g = fixtureSpec(name)?.generations;
+  return !g || g.includes(gen.key);
+}
+
+/** Whether a fixture is committed for a generation. */
+export function committedFor(spec: FixtureSpec, gen: QemuGeneration): boolean {
+  return fixtureWritableBy(spec.name, gen) && (gen.key === '10' ? spec.commit : (spec.commit11 ?? false));
 }
 
 function paths(name: string, dir = GENERATED_DIR) {
@@ -142,8 +194,8 @@ function readMeta(p: string): FixtureMeta | null {
   }
 }
 
-function cached(name: string): Fixture | null {
-  const p = paths(name);
+function cached(name: string, gen: QemuGeneration): Fixture | null {
+  const p = paths(fixtureBase(name, gen));
   const meta = readMeta(p.json);
   if (!meta || !fs.existsSync(p.mig) || !fs.existsSync(p.ram)) return null;
   if (fs.statSync(p.mig).size !== meta.migBytes) return null;
@@ -195,23 +247,28 @@ async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
 
 // ---------------------------------------------------------------- public API
 
-/** Fixture by name: from cache, else from the committed .gz files, else generated with QEMU. */
-export async function getFixture(name: string): Promise<Fixture> {
-  const spec = FIXTURES[name];
-  if (!spec) throw new Error(`unknown fixture ${name}; known: ${Object.keys(FIXTURES).join(', ')}`);
-  const hit = cached(name);
+/**
+ * Fixture by name, as the generation in force (or `gen`) writes it: from cache, else from the
+ * committed .gz files, else generated with that QEMU.
+ */
+export async function getFixture(name: string, gen: QemuGeneration = currentGeneration()): Promise<Fixture> {
+  const spec = fixtureSpec(name);
+  if (!spec) throw new Error(`unknown fixture ${name}; known: ${[...Object.keys(FIXTURES), ...Object.keys(SPECIAL_FIXTURES)].join(', ')}`);
+  if (!fixtureWritableBy(name, gen)) throw new Error(`fixture ${name} cannot be written by QEMU ${gen.key} (only ${spec.generations!.join(', ')})`);
+  const hit = cached(name, gen);
   if (hit) return hit;
-  return withLock(name, async () => {
-    const again = cached(name);
+  const base = fixtureBase(name, gen);
+  return withLock(base, async () => {
+    const again = cached(name, gen);
     if (again) return again;
-    if (fs.existsSync(path.join(COMMITTED_DIR, `${name}.json`))) return restoreCommitted(name);
-    return generateFixture(name);
+    if (fs.existsSync(path.join(COMMITTED_DIR, `${base}.json`))) return restoreCommitted(name, gen);
+    return generateFixture(name, { generation: gen });
   });
 }
 
 /** True when the fixture can be had without QEMU (cached or committed). */
-export function fixtureAvailableOffline(name: string): boolean {
-  return cached(name) !== null || fs.existsSync(path.join(COMMITTED_DIR, `${name}.json`));
+export function fixtureAvailableOffline(name: string, gen: QemuGeneration = currentGeneration()): boolean {
+  return cached(name, gen) !== null || fs.existsSync(path.join(COMMITTED_DIR, `${fixtureBase(name, gen)}.json`));
 }
 
 function gunzipToSparse(gz: string, out: string): void {
@@ -222,12 +279,13 @@ function gunzipToSparse(gz: string, out: string): void {
   fs.renameSync(tmp, out);
 }
 
-function restoreCommitted(name: string): Fixture {
-  const meta = readMeta(path.join(COMMITTED_DIR, `${name}.json`));
-  if (!meta) throw new Error(`committed fixture ${name} has an unsupported format version; run scripts/make-fixtures.ts --commit`);
-  const p = paths(name);
+function restoreCommitted(name: string, gen: QemuGeneration): Fixture {
+  const base = fixtureBase(name, gen);
+  const meta = readMeta(path.join(COMMITTED_DIR, `${base}.json`));
+  if (!meta) throw new Error(`committed fixture ${base} has an unsupported format version; run scripts/make-fixtures.ts --commit`);
+  const p = paths(base);
   fs.mkdirSync(GENERATED_DIR, { recursive: true });
-  gunzipToSparse(path.join(COMMITTED_DIR, `${name}.mig.gz`), p.mig);
+  gunzipToSparse(path.join(COMMITTED_DIR, `${base}.mig.gz`), p.mig);
   gunzipToSparse(path.join(COMMITTED_DIR, meta.ramGz ?? `${name}.ram.gz`), p.ram);
   const migSha = sha256File(p.mig);
   const ramSha = sha256File(p.ram);
@@ -237,12 +295,13 @@ function restoreCommitted(name: string): Fixture {
 }
 
 /** Generate one fixture with QEMU into test/.generated (overwrites). Caller holds no lock. */
-export async function generateFixture(name: string, opts: { log?: (s: string) => void } = {}): Promise<Fixture> {
-  const spec = FIXTURES[name];
+export async function generateFixture(name: string, opts: { log?: (s: string) => void; generation?: QemuGeneration } = {}): Promise<Fixture> {
+  const spec = fixtureSpec(name);
   if (!spec) throw new Error(`unknown fixture ${name}`);
-  const version = qemuVersion();
-  if (!version) throw new Error(`fixture ${name} is not committed and QEMU is not available to generate it`);
-  const p = paths(name);
+  const gen = opts.generation ?? currentGeneration();
+  const version = qemuVersion(gen);
+  if (!version) throw new Error(`fixture ${name} is not committed and QEMU ${gen.key} is not available to generate it`);
+  const p = paths(fixtureBase(name, gen));
   fs.mkdirSync(GENERATED_DIR, { recursive: true });
   const tmpMig = `${p.mig}.tmp-${process.pid}`;
   const tmpRam = `${p.ram}.tmp-${process.pid}`;
@@ -268,9 +327,8 @@ export async function generateFixture(name: string, opts: { log?: (s: string) =>
       libvirt = { magic: '', dataLen: h.dataLen, format: 6, headerSize: 92 };
     }
 
-    const guest = spec.running
-      ? await startRunningGuest({ memMiB: spec.memMiB, ramPath, dir: work })
-      : await startGuest({ memMiB: spec.memMiB, ramPath, dir: work });
+    const guestOpts = { memMiB: spec.memMiB, ramPath, dir: work, generation: gen, machine: spec.machine };
+    const guest = spec.running ? await startRunningGuest(guestOpts) : await startGuest(guestOpts);
     let res;
     try {
       res = await saveGuest({
@@ -281,6 +339,7 @@ export async function generateFixture(name: string, opts: { log?: (s: string) =>
         multifd: spec.multifd,
         directIo: spec.directIo,
         zeroPageDetection: spec.zeroPageDetection,
+        ignoreShared: spec.ignoreShared,
         running: spec.running,
         minDirtySyncs: spec.running ? 5 : undefined,
       });
@@ -325,11 +384,14 @@ export async function generateFixture(name: string, opts: { log?: (s: string) =>
       ramSha256: crypto.createHash('sha256').update(ramBuf).digest('hex'),
       migBytes: fs.statSync(tmpMig).size,
       migAllocatedAsWritten: fileSizes(tmpMig).allocated,
+      generation: gen.key,
+      ignoreShared: spec.ignoreShared ?? false,
+      machine: spec.machine ?? 'q35',
     };
     fs.renameSync(tmpMig, p.mig);
     fs.renameSync(tmpRam, p.ram);
     fs.writeFileSync(p.json, JSON.stringify(meta, null, 2) + '\n');
-    opts.log?.(`${name}: ${describeSizes(p.mig)} (save ${meta.saveWallMs} ms)`);
+    opts.log?.(`${name} (QEMU ${version}): ${describeSizes(p.mig)} (save ${meta.saveWallMs} ms)`);
     return { name, file: p.mig, ramImage: p.ram, meta };
   } finally {
     fs.rmSync(tmpMig, { force: true });
@@ -348,24 +410,25 @@ export function describeSizes(p: string): string {
  * Compress a generated fixture into test/fixtures (NAME.mig.gz, NAME.json, shared RAM image
  * `ram-<sha12>.ram.gz`, deduplicated across fixtures with identical RAM).
  */
-export function commitFixture(name: string): { files: string[]; bytes: number } {
-  const p = paths(name);
+export function commitFixture(name: string, gen: QemuGeneration = currentGeneration()): { files: string[]; bytes: number } {
+  const base = fixtureBase(name, gen);
+  const p = paths(base);
   const meta = readMeta(p.json);
-  if (!meta) throw new Error(`fixture ${name} not generated`);
+  if (!meta) throw new Error(`fixture ${base} not generated`);
   fs.mkdirSync(COMMITTED_DIR, { recursive: true });
   const files: string[] = [];
   const gz = (src: string, dst: string) => {
     fs.writeFileSync(dst, zlib.gzipSync(fs.readFileSync(src), { level: 9 }));
     files.push(dst);
   };
-  gz(p.mig, path.join(COMMITTED_DIR, `${name}.mig.gz`));
+  gz(p.mig, path.join(COMMITTED_DIR, `${base}.mig.gz`));
   const ramGz = `ram-${meta.ramSha256.slice(0, 12)}.ram.gz`;
   const ramGzPath = path.join(COMMITTED_DIR, ramGz);
   if (!fs.existsSync(ramGzPath)) gz(p.ram, ramGzPath);
   else files.push(ramGzPath);
   const committedMeta = { ...meta, ramGz };
-  fs.writeFileSync(path.join(COMMITTED_DIR, `${name}.json`), JSON.stringify(committedMeta, null, 2) + '\n');
-  files.push(path.join(COMMITTED_DIR, `${name}.json`));
+  fs.writeFileSync(path.join(COMMITTED_DIR, `${base}.json`), JSON.stringify(committedMeta, null, 2) + '\n');
+  files.push(path.join(COMMITTED_DIR, `${base}.json`));
   fs.writeFileSync(p.json, JSON.stringify(committedMeta, null, 2) + '\n');
   return { files, bytes: files.reduce((a, f) => a + fs.statSync(f).size, 0) };
 }

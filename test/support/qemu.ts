@@ -3,80 +3,169 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { QmpClient, QmpError } from './qmp.js';
 
 // vitest may only be imported inside a vitest run; scripts (make-fixtures) import this module too.
 const vt = process.env.VITEST ? await import('vitest') : undefined;
 
+/** QEMU 10 on the host (scripts/install-qemu.sh); MRAM_QEMU overrides the binary. */
 export const QEMU_BIN = process.env.MRAM_QEMU ?? 'qemu-system-x86_64';
 export const MIN_QEMU: [number, number] = [9, 0];
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+// ---------------------------------------------------------------- generations
+
+/**
+ * One QEMU generation the tests run against. `key` names it in fixture file names ('' for the
+ * host's QEMU 10, whose fixtures keep their original names) and test titles.
+ */
+export interface QemuGeneration {
+  key: '10' | '11';
+  /** The command that runs qemu-system-x86_64 of this generation. */
+  command: string[];
+  /** Suffix of this generation's fixture names ('' = none). */
+  fixtureSuffix: string;
+  /** How to install it. */
+  install: string;
+}
+
+export const GENERATIONS: readonly QemuGeneration[] = [
+  { key: '10', command: [QEMU_BIN], fixtureSuffix: '', install: 'scripts/install-qemu.sh' },
+  // QEMU 11 from trixie-backports, in the chroot scripts/install-qemu11.sh builds (MRAM_TRIXIE_ROOT).
+  { key: '11', command: [path.join(REPO, 'scripts/trixie'), 'qemu-system-x86_64'], fixtureSuffix: '.qemu11', install: 'scripts/install-qemu11.sh' },
+];
+
+/** A generation by key ('10' or '11'). */
+export function generation(key: QemuGeneration['key']): QemuGeneration {
+  return GENERATIONS.find((g) => g.key === key)!;
+}
+
+// The generation in force: the default of startGuest/saveGuest/loadGuest/getFixture. describeQemu
+// sets it while its suite is collected and before its tests run, and restores it afterwards.
+let current: QemuGeneration = GENERATIONS[0]!;
+
+/** The generation QEMU-backed helpers use when not told otherwise. */
+export function currentGeneration(): QemuGeneration {
+  return current;
+}
+
+/**
+ * Generations describeQemu runs suites against: all of them; MRAM_QEMU_GENERATIONS=10 (or 11)
+ * narrows a local run. With CI set every generation runs, whatever the variable says.
+ */
+export function testedGenerations(): readonly QemuGeneration[] {
+  const only = process.env.MRAM_QEMU_GENERATIONS;
+  if (!only || process.env.CI) return GENERATIONS;
+  const keys = new Set(only.split(',').map((k) => k.trim()));
+  return GENERATIONS.filter((g) => keys.has(g.key));
+}
 
 // ---------------------------------------------------------------- availability
 
-let cachedVersion: string | null | undefined;
+const versions = new Map<QemuGeneration, string | null>();
 
-/** "10.0.2" or null when qemu-system-x86_64 is not runnable. */
-export function qemuVersion(): string | null {
-  if (cachedVersion !== undefined) return cachedVersion;
-  const r = spawnSync(QEMU_BIN, ['--version'], { encoding: 'utf8' });
+/** "10.0.2" / "11.1.3", or null when that generation's QEMU is not runnable. */
+export function qemuVersion(gen: QemuGeneration = current): string | null {
+  if (versions.has(gen)) return versions.get(gen)!;
+  const [cmd, ...pre] = gen.command;
+  const r = spawnSync(cmd!, [...pre, '--version'], { encoding: 'utf8' });
   const m = r.status === 0 ? /QEMU emulator version (\d+\.\d+(?:\.\d+)?)/.exec(r.stdout) : null;
-  cachedVersion = m ? m[1]! : null;
-  return cachedVersion;
+  const v = m ? m[1]! : null;
+  versions.set(gen, v);
+  return v;
 }
 
-/** True when qemu-system-x86_64 >= 9.0 is on PATH. */
-export function qemuAvailable(): boolean {
-  const v = qemuVersion();
+/** True when the generation's QEMU runs and is >= 9.0. */
+export function qemuAvailable(gen: QemuGeneration = current): boolean {
+  const v = qemuVersion(gen);
   if (!v) return false;
   const [maj, min] = v.split('.').map(Number) as [number, number];
   return maj > MIN_QEMU[0] || (maj === MIN_QEMU[0] && min >= MIN_QEMU[1]);
 }
 
-export const QEMU_MISSING_MESSAGE = `QEMU tests need ${QEMU_BIN} >= ${MIN_QEMU.join('.')} (run scripts/install-qemu.sh)`;
+/** Why a generation is missing, with the script that installs it. */
+export function qemuMissingMessage(gen: QemuGeneration = current): string {
+  return `QEMU ${gen.key} tests need ${gen.command.join(' ')} (run ${gen.install})`;
+}
+
+export const QEMU_MISSING_MESSAGE = qemuMissingMessage(GENERATIONS[0]);
 
 /**
  * Decide whether QEMU-backed tests run. Returns true to skip (local run without QEMU,
  * message printed once). Throws when `process.env.CI` is set: a CI run that skips the
  * QEMU tests is not a pass.
  */
-let skipNoticePrinted = false;
-export function requireQemuOrSkip(): boolean {
-  if (qemuAvailable()) return false;
-  if (process.env.CI) throw new Error(`${QEMU_MISSING_MESSAGE}; CI is set, refusing to skip`);
-  if (!skipNoticePrinted) {
-    skipNoticePrinted = true;
-    console.warn(`[mram] SKIPPING QEMU tests: ${QEMU_MISSING_MESSAGE}`);
+const skipNoticePrinted = new Set<QemuGeneration>();
+export function requireQemuOrSkip(gen: QemuGeneration = current): boolean {
+  if (qemuAvailable(gen)) return false;
+  if (process.env.CI) throw new Error(`${qemuMissingMessage(gen)}; CI is set, refusing to skip`);
+  if (!skipNoticePrinted.has(gen)) {
+    skipNoticePrinted.add(gen);
+    console.warn(`[mram] SKIPPING QEMU ${gen.key} tests: ${qemuMissingMessage(gen)}`);
   }
   return true;
 }
 
+/** "QEMU 11.1.3" (or "QEMU 11" when it is missing): the suffix of every describeQemu title. */
+export function generationLabel(gen: QemuGeneration = current): string {
+  return `QEMU ${qemuVersion(gen) ?? gen.key}`;
+}
+
 /**
- * `describe` for suites that need real QEMU: skipped (with a printed message) when QEMU is
- * missing locally; when CI is set and QEMU is missing the suite fails instead.
+ * `describe` for suites that need real QEMU, once per generation (title "NAME [QEMU 10.0.2]",
+ * "NAME [QEMU 11.1.3]"); inside, the generation is the default of startGuest, saveGuest, loadGuest
+ * and getFixture. A missing generation skips (with a printed message) locally and fails with CI set.
  */
 export function describeQemu(name: string, fn: () => void): void {
+  describeQemuOn(GENERATIONS.map((g) => g.key), name, fn);
+}
+
+/** describeQemu for the listed generations only (e.g. ['11'] for what QEMU 10 cannot write). */
+export function describeQemuOn(keys: ReadonlyArray<QemuGeneration['key']>, name: string, fn: () => void): void {
   if (!vt) throw new Error('describeQemu is only usable inside vitest');
-  const { describe, it } = vt;
-  if (!qemuAvailable() && process.env.CI) {
-    describe(name, () => {
-      it('requires QEMU (CI is set: skipping is a failure)', () => {
-        throw new Error(`${QEMU_MISSING_MESSAGE}; CI is set, so "${name}" must not be skipped`);
+  const { describe, it, beforeAll, afterAll } = vt;
+  for (const gen of testedGenerations().filter((g) => keys.includes(g.key))) {
+    const title = `${name} [${generationLabel(gen)}]`;
+    if (!qemuAvailable(gen) && process.env.CI) {
+      describe(title, () => {
+        it(`requires QEMU ${gen.key} (CI is set: skipping is a failure)`, () => {
+          throw new Error(`${qemuMissingMessage(gen)}; CI is set, so "${title}" must not be skipped`);
+        });
       });
+      continue;
+    }
+    describe.skipIf(requireQemuOrSkip(gen))(title, () => {
+      let before = current;
+      beforeAll(() => {
+        before = current;
+        current = gen;
+      });
+      afterAll(() => {
+        current = before;
+      });
+      const collecting = current;
+      current = gen;
+      try {
+        fn();
+      } finally {
+        current = collecting;
+      }
     });
-    return;
   }
-  describe.skipIf(requireQemuOrSkip())(name, fn);
 }
 
 // ---------------------------------------------------------------- process bookkeeping
 
 const live = new Set<ChildProcess>();
+/** Host ends of exec: URIs of chroot guests (not QEMU processes: liveQemuCount leaves them out). */
+const hostExecs = new Set<ChildProcess>();
 let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   const killAll = () => {
-    for (const p of live) {
+    for (const p of [...live, ...hostExecs]) {
       try {
         p.kill('SIGKILL');
       } catch {
@@ -139,6 +228,10 @@ export interface StartGuestOptions {
   dir?: string;
   /** Extra QEMU arguments. */
   extraArgs?: string[];
+  /** QEMU generation; default: the one in force (currentGeneration()). */
+  generation?: QemuGeneration;
+  /** Machine type (default "q35": the newest of the generation; e.g. "pc-q35-10.0" for both). */
+  machine?: string;
 }
 
 export interface Guest {
@@ -148,6 +241,7 @@ export interface Guest {
   readonly ramPath: string;
   readonly memMiB: number;
   readonly args: string[];
+  readonly generation: QemuGeneration;
   /** QEMU's stderr so far. */
   stderr(): string;
   /** SIGTERM, then SIGKILL after 3 s; closes QMP; removes the temp dir if we made it. Idempotent. */
@@ -156,7 +250,8 @@ export interface Guest {
 
 export async function startGuest(opts: StartGuestOptions): Promise<Guest> {
   installExitHook();
-  if (!qemuAvailable()) throw new Error(QEMU_MISSING_MESSAGE);
+  const gen = opts.generation ?? current;
+  if (!qemuAvailable(gen)) throw new Error(qemuMissingMessage(gen));
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? makeTempDir('mram-qemu-');
   const ownShm = opts.ramPath === undefined;
@@ -164,7 +259,7 @@ export async function startGuest(opts: StartGuestOptions): Promise<Guest> {
   const sock = path.join(dir, `qmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}.sock`);
   const m = opts.memMiB;
   const args = [
-    '-machine', 'q35,memory-backend=mem',
+    '-machine', `${opts.machine ?? 'q35'},memory-backend=mem`,
     '-accel', 'tcg',
     '-m', `${m}M`,
     '-object', `memory-backend-file,id=mem,size=${m}M,mem-path=${ramPath},share=on`,
@@ -180,8 +275,8 @@ export async function startGuest(opts: StartGuestOptions): Promise<Guest> {
   if (opts.extraArgs) args.push(...opts.extraArgs);
 
   const [cmd, argv] = haveSetpriv
-    ? ['setpriv', ['--pdeathsig', 'KILL', QEMU_BIN, ...args]]
-    : [QEMU_BIN, args];
+    ? ['setpriv', ['--pdeathsig', 'KILL', ...gen.command, ...args]]
+    : [gen.command[0]!, [...gen.command.slice(1), ...args]];
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   live.add(proc);
   let err = '';
@@ -234,7 +329,7 @@ export async function startGuest(opts: StartGuestOptions): Promise<Guest> {
     await kill();
     throw new Error(`startGuest failed: ${(e as Error).message}\nargs: ${args.join(' ')}\nstderr: ${err.trim()}`);
   }
-  guest = { proc, qmp, dir, ramPath, memMiB: m, args, stderr: () => err, kill };
+  guest = { proc, qmp, dir, ramPath, memMiB: m, args, generation: gen, stderr: () => err, kill };
   liveGuests.add(guest);
   return guest;
 }
@@ -308,6 +403,8 @@ export interface MigrationConfig {
   multifd?: number;
   directIo?: boolean;
   zeroPageDetection?: ZeroPageDetection;
+  /** x-ignore-shared: shared memory-backend-file blocks are left out (the destination maps the same file). */
+  ignoreShared?: boolean;
 }
 
 /** QEMU's query-migrate result (only the parts we use are typed). */
@@ -338,6 +435,7 @@ export async function configureMigration(qmp: QmpClient, c: MigrationConfig): Pr
     { capability: 'mapped-ram', state: c.mappedRam },
     { capability: 'multifd', state: (c.multifd ?? 0) > 0 },
   ];
+  if (c.ignoreShared) caps.push({ capability: 'x-ignore-shared', state: true });
   await qmp.execute('migrate-set-capabilities', { capabilities: caps });
   const params: Record<string, unknown> = {};
   if ((c.multifd ?? 0) > 0) params['multifd-channels'] = c.multifd;
@@ -371,6 +469,34 @@ async function pollMigration(
   }
 }
 
+/**
+ * An `exec:` URI for a guest of another root: QEMU 11 runs in the trixie chroot, which has no
+ * node (nor mram), so the command runs on the host and QEMU's end is `cat` through a FIFO in
+ * /tmp (visible in both). `direction` is QEMU's: 'out' for migrate, 'in' for migrate-incoming.
+ * Host QEMU gets the URI as it is.
+ */
+function execOnHost(g: Guest, uri: string, direction: 'out' | 'in'): { uri: string; release: () => void } {
+  if (g.generation === GENERATIONS[0] || !uri.startsWith('exec:')) return { uri, release: () => undefined };
+  const dir = makeTempDir('mram-exec-');
+  const fifo = path.join(dir, 'pipe');
+  const mk = spawnSync('mkfifo', [fifo]);
+  if (mk.status !== 0) throw new Error(`mkfifo ${fifo} failed: ${mk.stderr}`);
+  const cmd = uri.slice('exec:'.length);
+  const host = spawn('sh', ['-c', direction === 'out' ? `${cmd} < "$0"` : `${cmd} > "$0"`, fifo], { stdio: 'ignore' });
+  hostExecs.add(host);
+  host.once('exit', () => {
+    hostExecs.delete(host);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    uri: direction === 'out' ? `exec:cat > ${fifo}` : `exec:cat ${fifo}`,
+    // A host command still blocked on the FIFO (QEMU never opened it) is ended with the guest.
+    release: () => {
+      if (host.exitCode === null && g.proc.exitCode !== null) host.kill('SIGKILL');
+    },
+  };
+}
+
 export interface SaveOptions extends MigrationConfig {
   /** RAM file to save (a source guest is started on it and killed afterwards)... */
   ramPath?: string;
@@ -390,6 +516,9 @@ export interface SaveOptions extends MigrationConfig {
   minDirtySyncs?: number;
   memMiB?: number;
   timeoutMs?: number;
+  /** For a source started here: QEMU generation (default: the one in force) and machine type. */
+  generation?: QemuGeneration;
+  machine?: string;
 }
 
 export interface SaveResult {
@@ -408,7 +537,8 @@ export async function saveGuest(o: SaveOptions): Promise<SaveResult> {
   if ((o.multifd ?? 0) > 0 && !o.mappedRam && uri.startsWith('file:'))
     throw new Error('saveGuest: file: transport with multifd requires mapped-ram');
   const memMiB = o.memMiB ?? (o.ramPath ? Math.round(fs.statSync(o.ramPath).size / 2 ** 20) : 0);
-  const g = o.guest ?? (await startGuest({ memMiB, ramPath: o.ramPath! }));
+  const g = o.guest ?? (await startGuest({ memMiB, ramPath: o.ramPath!, generation: o.generation, machine: o.machine }));
+  let releaseExec = () => undefined as void;
   try {
     await configureMigration(g.qmp, o);
     // Force several dirty-sync rounds. QEMU switches over when the pending dirty bytes fit in
@@ -429,7 +559,9 @@ export async function saveGuest(o: SaveOptions): Promise<SaveResult> {
       if (st.status !== 'running') await g.qmp.execute('cont');
     }
     const t0 = performance.now();
-    await g.qmp.execute('migrate', { uri });
+    const exec = execOnHost(g, uri, 'out');
+    releaseExec = exec.release;
+    await g.qmp.execute('migrate', { uri: exec.uri });
     let released = !o.minDirtySyncs;
     const stats = await pollMigration(g, o.timeoutMs ?? 120_000, async (info) => {
       if (!released && (info.ram?.['dirty-sync-count'] ?? 0) >= o.minDirtySyncs!) {
@@ -446,6 +578,7 @@ export async function saveGuest(o: SaveOptions): Promise<SaveResult> {
     return { out: o.out, uri, stats, runState: st.status, wallMs };
   } finally {
     if (!o.guest) await g.kill();
+    releaseExec();
   }
 }
 
@@ -463,6 +596,11 @@ export interface LoadOptions {
   timeoutMs?: number;
   /** Keep the destination guest alive and return it (caller must kill it). */
   keep?: boolean;
+  /** x-ignore-shared on the destination (give `ramPath`: the shared memory the source used). */
+  ignoreShared?: boolean;
+  /** QEMU generation (default: the one in force) and machine type of the destination. */
+  generation?: QemuGeneration;
+  machine?: string;
 }
 
 export interface LoadResult {
@@ -477,11 +615,14 @@ export interface LoadResult {
 export async function loadGuest(o: LoadOptions): Promise<LoadResult> {
   const uri = o.uri ?? fileUri(o.file ?? '', o.offset);
   if (!o.uri && !o.file) throw new Error('loadGuest: need file or uri');
-  const g = await startGuest({ memMiB: o.memMiB, ramPath: o.ramPath, incoming: true });
+  const g = await startGuest({ memMiB: o.memMiB, ramPath: o.ramPath, incoming: true, generation: o.generation, machine: o.machine });
+  let releaseExec = () => undefined as void;
   try {
-    await configureMigration(g.qmp, { mappedRam: o.mappedRam, multifd: o.multifd, directIo: o.directIo });
+    await configureMigration(g.qmp, { mappedRam: o.mappedRam, multifd: o.multifd, directIo: o.directIo, ignoreShared: o.ignoreShared });
     const t0 = performance.now();
-    await g.qmp.execute('migrate-incoming', { uri });
+    const exec = execOnHost(g, uri, 'in');
+    releaseExec = exec.release;
+    await g.qmp.execute('migrate-incoming', { uri: exec.uri });
     const deadline = Date.now() + (o.timeoutMs ?? 120_000);
     let stats: MigrateInfo;
     let runState: string;
@@ -508,6 +649,7 @@ export async function loadGuest(o: LoadOptions): Promise<LoadResult> {
     throw new Error(msg.includes('stderr:') ? msg : `${msg}\nstderr: ${g.stderr().trim()}`);
   } finally {
     if (!o.keep) await g.kill();
+    releaseExec();
   }
 }
 
