@@ -156,7 +156,7 @@ async function qemuLoad(file: string, load: { mappedRam: boolean; multifd?: numb
   } catch (e) {
     const msg = (e as Error).message;
     const qemuLines = msg.split('\n').filter((l) => /qemu-system-x86_64: /.test(l)).map((l) => l.replace(/^.*?qemu-system-x86_64: /, ''));
-    if (/timed out|startGuest failed/.test(msg) && !qemuLines.length) v = { loads: null, error: msg.split('\n')[0]! };
+    if (/timed out|startGuest failed|spawn E[A-Z]+/.test(msg) && !qemuLines.length) v = { loads: null, error: msg.split('\n')[0]! };
     else v = { loads: false, error: qemuLines.slice(0, 2).join(' | ') || msg.split('\n')[0]! };
   }
   if (verdicts.size > 500) verdicts.delete(verdicts.keys().next().value!);
