@@ -10,9 +10,13 @@ import { humanBytes } from './text.js';
 export const convert = defineCommand(
   {
     name: 'convert',
-    synopsis: ['IN OUT [--to mapped-ram|stream] [--input-offset N] [--offset N] [--direct-io auto|on|off] [-f] [--json] [-q]'],
+    synopsis: ['IN OUT [--to mapped-ram|stream] [--input-offset N] [--offset N] [--direct-io auto|on|off] [-f] [--drop-libvirt-header] [--allow-incomplete] [--json] [-q]'],
     about: `Converts a QEMU migration file between the plain stream format and mapped-ram, or re-lays
-out a mapped-ram file (new offset, libvirt header dropped, zero pages rescanned).
+out a mapped-ram file (new offset, zero pages rescanned).
+A libvirt save (virsh save, any --image-format) converts to a libvirt save that virsh
+restore accepts: header, domain XML, cookie and was_running kept, format set to sparse
+(mapped-ram) or raw (stream), marked complete only once the data is durable.
+An incomplete save ("LibvirtQemudPart") is refused with exit 1.
 IN may be - (stdin, a plain stream, e.g. from migrate "exec:mram convert - OUT");
 OUT may be - (stdout, never a terminal) for --to stream. The output is written under a
 temporary name beside OUT and renamed when complete.`,
@@ -23,6 +27,8 @@ temporary name beside OUT and renamed when complete.`,
       'output-offset': { type: 'string', value: 'N', help: 'the same as --offset' },
       'direct-io': { type: 'string', value: 'MODE', default: 'auto', help: 'page writes with O_DIRECT: auto (fall back with a warning), on, off' },
       force: { type: 'boolean', short: 'f', default: false, help: 'overwrite OUT if it exists' },
+      'drop-libvirt-header': { type: 'boolean', default: false, help: "write a bare QEMU file without IN's libvirt header" },
+      'allow-incomplete': { type: 'boolean', default: false, help: 'convert an incomplete libvirt save anyway (OUT stays marked incomplete)' },
     },
     footer: 'Exit status: 0 converted, 1 input or output failed, 64 usage error (see README).',
   },
@@ -51,6 +57,8 @@ temporary name beside OUT and renamed when complete.`,
         inputOffset,
         directIo: directIo as DirectIoMode,
         force: values.force as boolean,
+        dropLibvirtHeader: values['drop-libvirt-header'] as boolean,
+        allowIncomplete: values['allow-incomplete'] as boolean,
         onWarning: (m) => io.stderr.write(`mram convert: warning: ${escapeControl(m)}\n`),
         onProgress: (p) => line.update(p.bytesIn, p.totalIn, `${humanBytes(p.bytesOut)} written`),
       });

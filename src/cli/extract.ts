@@ -2,6 +2,7 @@
 import { extractAll, extractBlock, extractToStream, type ExtractResult } from '../extract/index.js';
 import fs from 'node:fs';
 import { escapeControl } from '../format/escape.js';
+import { FormatError } from '../format/errors.js';
 import { MigrationFile } from '../reader/migration-file.js';
 import { ArgumentError, binaryToStdout, defineCommand, fileArgument, positionals, sizeOption } from './command.js';
 import { EXIT_OK, reportError } from './io.js';
@@ -59,7 +60,8 @@ A block that x-ignore-shared left out has no memory in the file: --block refuses
       if (json) io.stdout.write(JSON.stringify({ file: path, images: results }, null, 2) + '\n');
       return EXIT_OK;
     } catch (e) {
-      return reportError(io, 'extract', e, path);
+      // Only format errors are about the input; write errors name their file themselves.
+      return reportError(io, 'extract', e, e instanceof FormatError ? path : undefined);
     } finally {
       await file?.close();
     }

@@ -1,8 +1,10 @@
 // `mram inspect`: a one-screen summary of a migration file, or its whole map as JSON.
 import { escapeControl } from '../format/escape.js';
+import { FileSource } from '../io/file-source.js';
+import { readLibvirtHeader } from '../reader/input.js';
 import { MigrationFile } from '../reader/migration-file.js';
 import { defineCommand, fileArgument, positionals, sizeOption } from './command.js';
-import { EXIT_FAILURE, EXIT_OK, reportError } from './io.js';
+import { EXIT_FAILURE, EXIT_OK, reportError, type CliIO } from './io.js';
 import { humanBytes, table } from './text.js';
 
 /** The JSON document of `inspect --json` (spec/inspect.schema.json). */
@@ -57,7 +59,9 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
   const c = f.configuration;
   const out: string[] = [];
   const line = (k: string, v: string) => out.push(`${k.padEnd(13)}${v}`);
-  line('file', `${e(f.path)}  (${humanBytes(f.size)} apparent, ${humanBytes(f.allocated)} allocated)`);
+  // A compressed save's size is the header plus the decompressed stream (what the offsets count).
+  const compressed = f.libvirt && f.libvirt.format >= 1 && f.libvirt.format <= 5;
+  line('file', `${e(f.path)}  (${humanBytes(f.size)} ${compressed ? `with the ${e(f.libvirt!.formatName)} data decompressed` : 'apparent'}, ${humanBytes(f.allocated)} allocated)`);
   line('format', `${f.format}, QEMU stream version ${f.version}, at offset ${f.streamOffset}${f.complete ? '' : '  [INCOMPLETE: no EOF record]'}`);
   if (f.libvirt) {
     const l = f.libvirt;
@@ -81,7 +85,7 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
   const total = f.blocks.reduce((s, b) => s + b.usedLength, 0);
   const present = f.blocks.reduce((s, b) => s + b.presentPages * b.pageSize, 0);
   line('ram', `${f.blocks.length} blocks, ${humanBytes(total)}, ${humanBytes(present)} in present pages`);
-  out.push(...table(head, rows, [false, true, true, true, true, true, true]).map((r) => `  ${r}`));
+  for (const r of table(head, rows, [false, true, true, true, true, true, true])) out.push(`  ${r}`);
   if (ignored.length) {
     line('ignored', `${ignored.map((b) => e(b.id)).join(', ')}: left out by x-ignore-shared, memory not in the file (the destination maps the shared backend)`);
   }
@@ -91,13 +95,10 @@ export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: b
   line('devices', `${f.devices.length} device sections${opts.devices || f.devices.length === 0 ? '' : ' (--devices lists them)'}`);
   if (opts.devices) {
     const drows = f.devices.map((d) => [e(d.idstr), String(d.instanceId), String(d.version), String(d.offset), String(d.length)]);
-    out.push(...table(['DEVICE', 'INSTANCE', 'VERSION', 'OFFSET', 'LENGTH'], drows, [false, true, true, true, true]).map((r) => `  ${r}`));
+    for (const r of table(['DEVICE', 'INSTANCE', 'VERSION', 'OFFSET', 'LENGTH'], drows, [false, true, true, true, true])) out.push(`  ${r}`);
   }
   line('vmdesc', f.vmdesc ? `${f.vmdesc.json.length} bytes of JSON at ${f.vmdesc.offset}` : '(none)');
   for (const n of f.notes) line('note', e(n));
-  if (opts.xml) {
-    out.push('', f.libvirt ? e(f.libvirt.xml).replace(/\\n/g, '\n') : '(no libvirt header, so no domain XML)');
-  }
   return out.join('\n') + '\n';
 }
 
@@ -112,7 +113,7 @@ FILE cannot be - (stdin).`,
     options: {
       offset: { type: 'string', value: 'N', help: 'the QEMU stream starts at byte N (like file:PATH,offset=N);\ndefault: after a libvirt header if present, else 0' },
       devices: { type: 'boolean', help: 'list every device section' },
-      xml: { type: 'boolean', help: 'print the domain XML of a libvirt save header' },
+      xml: { type: 'boolean', help: 'print only the domain XML of a libvirt save (for virsh define); exits 1\nwhen FILE has no libvirt header' },
     },
     footer: `With --json the full map is printed (schema: spec/inspect.schema.json).
 Exit status: 0 mapped to the end, 1 not a migration file or mapped in part, 64 usage error.`,
@@ -121,10 +122,11 @@ Exit status: 0 mapped to the end, 1 not a migration file or mapped in part, 64 u
     const [path] = positionals(args, ['FILE']) as [string];
     fileArgument(path, 'inspect', 'the device descriptions are at its end');
     const offset = sizeOption(values, 'offset');
+    if (values.xml) return printXml(path, io);
     let file: MigrationFile | undefined;
     try {
       file = await MigrationFile.open(path, { offset });
-      io.stdout.write(json ? JSON.stringify(inspectJson(file), null, 2) + '\n' : inspectText(file, { devices: values.devices === true, xml: values.xml === true }));
+      io.stdout.write(json ? JSON.stringify(inspectJson(file), null, 2) + '\n' : inspectText(file, { devices: values.devices === true }));
       if (file.complete) return EXIT_OK;
       // The map above is partial: say why on one line and fail, so scripts do not take it as whole.
       const why = file.notes[0] ?? 'no EOF record';
@@ -137,3 +139,24 @@ Exit status: 0 mapped to the end, 1 not a migration file or mapped in part, 64 u
     }
   },
 );
+
+/** `--xml`: the domain XML alone, from the header (a compressed save is not decompressed). */
+async function printXml(path: string, io: CliIO): Promise<number> {
+  let source: FileSource | undefined;
+  try {
+    source = await FileSource.open(path);
+    const libvirt = await readLibvirtHeader(source);
+    if (!libvirt) {
+      io.stderr.write(`mram inspect: ${escapeControl(path)}: no libvirt save header, so no domain XML\n`);
+      return EXIT_FAILURE;
+    }
+    // Lines and tabs stay as they are (virsh define reads it); other control characters are escaped.
+    const xml = libvirt.xml.replace(/[^\n\t]+/g, escapeControl);
+    io.stdout.write(xml.endsWith('\n') ? xml : xml + '\n');
+    return EXIT_OK;
+  } catch (e) {
+    return reportError(io, 'inspect', e, path);
+  } finally {
+    await source?.close();
+  }
+}

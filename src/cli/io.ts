@@ -14,6 +14,8 @@ export const processIO: CliIO = { stdout: process.stdout, stderr: process.stderr
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 64;
+/** The reader of stdout went away (EPIPE): 128 + SIGPIPE, what `cat` ends with in a shell. */
+export const EXIT_PIPE = 141;
 
 export type Command = (args: string[], io: CliIO) => Promise<number>;
 
@@ -29,11 +31,34 @@ export function reportError(io: CliIO, command: string, e: unknown, file?: strin
     return EXIT_FAILURE;
   }
   const err = e as NodeJS.ErrnoException;
+  // A closed pipe on stdout (`| head`) is the reader's choice, not a failure to report.
+  if (err?.code === 'EPIPE') return EXIT_PIPE;
   if (err && typeof err.code === 'string' && typeof err.message === 'string') {
     io.stderr.write(`mram ${command}: ${where}${escapeControl(err.message)}\n`);
     return EXIT_FAILURE;
   }
   io.stderr.write(`mram ${command}: internal error: ${escapeControl(String((e as Error)?.stack ?? e))}\n`);
+  return EXIT_FAILURE;
+}
+
+/**
+ * Runs a command, watching its stdout: a write error there (EPIPE: ends quietly with EXIT_PIPE;
+ * ENOSPC, EIO...: one line, exit 1) is the command's outcome, never an unhandled 'error' event.
+ */
+export async function watchStdout(io: CliIO, command: string, run: () => Promise<number>): Promise<number> {
+  let failure: NodeJS.ErrnoException | null = null;
+  // Stays attached: a late error event must not become an uncaught exception.
+  io.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    failure ??= e;
+  });
+  const code = await run();
+  // Writes already handed to stdout fail (if they do) before this callback runs.
+  if (!failure) await new Promise<void>((resolve) => io.stdout.write('', () => resolve()));
+  const f = failure as NodeJS.ErrnoException | null;
+  // A command that failed on it has said so already (reportError).
+  if (!f || code === EXIT_FAILURE || code === EXIT_PIPE) return code;
+  if (f.code === 'EPIPE') return EXIT_PIPE;
+  io.stderr.write(`mram ${command}: writing standard output: ${escapeControl(f.message)}\n`);
   return EXIT_FAILURE;
 }
 

@@ -1,7 +1,7 @@
 // `mram` entry point: picks the command; each command lives in its own module, loaded on demand.
 import fs from 'node:fs';
 import { escapeControl } from '../format/escape.js';
-import { EXIT_USAGE, processIO, type CliIO, type Command } from './io.js';
+import { EXIT_USAGE, processIO, watchStdout, type CliIO, type Command } from './io.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   inspect: { summary: 'show the structure of a migration file', load: async () => (await import('./inspect.js')).inspect },
@@ -50,5 +50,6 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
     io.stderr.write(`mram: unknown command ${JSON.stringify(escapeControl(name))}\nTry 'mram --help' for the list of commands.\n`);
     return EXIT_USAGE;
   }
-  return (await command.load())(rest, io);
+  const run = await command.load();
+  return watchStdout(io, name, () => run(rest, io));
 }

@@ -13,7 +13,8 @@ export function humanBytes(n: number): string {
 
 /** Left/right-aligned columns; `right[i]` aligns column i to the right. */
 export function table(head: string[], rows: string[][], right: boolean[]): string[] {
-  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  // A reduce, not Math.max(...rows): a file may list 100,000s of blocks (spread overflows the stack).
+  const width = head.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));
   const fmt = (r: string[]) => r.map((cell, i) => (right[i] ? cell.padStart(width[i]!) : cell.padEnd(width[i]!))).join('  ').trimEnd();
   return [fmt(head), ...rows.map(fmt)];
 }

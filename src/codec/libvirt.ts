@@ -61,7 +61,7 @@ export function decodeLibvirtFixed(b: Uint8Array, fileSize: number): Omit<Libvir
   };
 }
 
-/** Splits the data area into the NUL-terminated domain XML and the optional cookie. */
+/** Splits the data area into the NUL-terminated domain XML and the optional cookie (libvirt: XML = [0, cookieOffset)). */
 export function decodeLibvirtData(data: Uint8Array, cookieOffset: number): { xml: string; cookie: string | null } {
   const text = (from: number) => {
     const end = data.indexOf(0, from);
@@ -70,4 +70,34 @@ export function decodeLibvirtData(data: Uint8Array, cookieOffset: number): { xml
   const xml = text(0);
   const cookie = cookieOffset > 0 && cookieOffset < data.length ? text(cookieOffset) : null;
   return { xml, cookie };
+}
+
+/** libvirt's room for a larger XML edited into the save later (`virQEMUSaveDataWrite`). */
+export const LIBVIRT_XML_PADDING = 64 * 1024;
+
+/** The 16-byte magic: "LibvirtQemudSave" once the save is complete, "LibvirtQemudPart" before. */
+export function libvirtMagic(complete: boolean): Uint8Array {
+  return new TextEncoder().encode(complete ? LIBVIRT_MAGIC_COMPLETE : LIBVIRT_MAGIC_PARTIAL);
+}
+
+/**
+ * Encodes header + XML + cookie + zero padding, as libvirt's `virQEMUSaveDataWrite` does: a
+ * `dataLen` read from a save is kept (the XML and cookie must fit in it), 0 gets XML + cookie +
+ * 64 KiB. The QEMU data then starts at 92 + dataLen, unaligned (mapped-ram aligns its own pages).
+ */
+export function encodeLibvirtHeader(h: Pick<LibvirtHeader, 'complete' | 'version' | 'dataLen' | 'wasRunning' | 'format' | 'endian' | 'xml' | 'cookie'>): Uint8Array {
+  const enc = new TextEncoder();
+  const xml = enc.encode(h.xml + '\0');
+  const cookie = h.cookie === null ? new Uint8Array(0) : enc.encode(h.cookie + '\0');
+  const len = xml.length + cookie.length;
+  const dataLen = h.dataLen === 0 ? len + LIBVIRT_XML_PADDING : h.dataLen;
+  if (len > dataLen) throw new FormatError(20, `a libvirt data length of at least ${len} (XML and cookie)`, String(dataLen));
+  const out = new Uint8Array(LIBVIRT_HEADER_SIZE + dataLen);
+  out.set(libvirtMagic(h.complete), 0);
+  const view = new DataView(out.buffer);
+  const fields = [h.version, dataLen, h.wasRunning ? 1 : 0, h.format, cookie.length ? xml.length : 0];
+  fields.forEach((v, i) => view.setUint32(16 + 4 * i, v, h.endian === 'little'));
+  out.set(xml, LIBVIRT_HEADER_SIZE);
+  out.set(cookie, LIBVIRT_HEADER_SIZE + xml.length);
+  return out;
 }

@@ -49,7 +49,7 @@ export type MigrationRecord =
   | { type: 'eof'; offset: number }
   | { type: 'vmdesc'; offset: number; length: number; vmdesc: LocatedVmdesc }
   /** Bytes after the vmdesc (QEMU never writes any). */
-  | { type: 'trailing'; offset: number; length: number }
+  | { type: 'trailing'; offset: number; length: number; more: boolean }
   /**
    * Parsing cannot go on without guessing: the walk ends here. `kind`: no vmdesc to size a FULL
    * device section, a vmdesc listing fewer devices than the stream holds, or an iterative section
@@ -113,6 +113,8 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
   let deviceIndex = 0;
   let encodingResolved = false;
   let postcopyPageSizes: bigint | null = null;
+  // A RAM START without its END before EOF: the stream lost its tail (e.g. a PART type byte became EOF).
+  let ramOpen = false;
 
   for (;;) {
     const at = c.offset;
@@ -140,6 +142,7 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
       continue;
     }
     if (type === RecordType.Eof) {
+      if (ramOpen) throw new FormatError(at, 'the RAM END section before the EOF record (the stream ends early: not a complete migration)', 'EOF', 'no-eof');
       yield { type: 'eof', offset: at };
       yield* readTail(c);
       return;
@@ -160,6 +163,8 @@ export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): As
     yield { type: 'section', offset: at, header };
 
     if (header.idstr === RAM_SECTION_IDSTR && header.instanceId === 0) {
+      if (kind === 'start') ramOpen = true;
+      else if (kind === 'end') ramOpen = false;
       if (header.version !== RAM_SECTION_VERSION) throw new FormatError(at, `RAM section version ${RAM_SECTION_VERSION}`, String(header.version));
       yield* readRamPayload();
     } else if (kind === 'full') {
@@ -330,7 +335,8 @@ async function* readTail(c: Cursor): AsyncGenerator<MigrationRecord, void, undef
   const at = c.offset;
   const type = await c.readU8('vmdesc record type');
   if (type !== RecordType.VmDescription) {
-    yield { type: 'trailing', offset: at, length: 1 + (await drain(c)) };
+    const d = await drain(c);
+    yield { type: 'trailing', offset: at, length: 1 + d.length, more: d.more };
     return;
   }
   let vmdesc: LocatedVmdesc;
@@ -344,17 +350,22 @@ async function* readTail(c: Cursor): AsyncGenerator<MigrationRecord, void, undef
   yield { type: 'vmdesc', offset: at, length: c.offset - at, vmdesc };
   if (!(await c.atEnd())) {
     const tailAt = c.offset;
-    yield { type: 'trailing', offset: tailAt, length: await drain(c) };
+    const d = await drain(c);
+    yield { type: 'trailing', offset: tailAt, length: d.length, more: d.more };
   }
 }
 
-async function drain(c: Cursor): Promise<number> {
+/** Bytes after the stream counted at most (QEMU reads none of them; a pipe may never end). */
+const MAX_DRAIN = 64 << 20;
+
+async function drain(c: Cursor): Promise<{ length: number; more: boolean }> {
   let n = 0;
   while (!(await c.atEnd())) {
+    if (n >= MAX_DRAIN) return { length: n, more: true };
     n += c.buffered;
     c.bytes(c.buffered);
   }
-  return n;
+  return { length: n, more: false };
 }
 
 /** Buffers what is left of the input (device state and vmdesc come last) to find the vmdesc. */

@@ -84,7 +84,59 @@ export function parseVmdesc(json: string, at: number): VmDescription {
   if (typeof v !== 'object' || v === null || !Array.isArray((v as VmDescription).devices)) {
     throw new FormatError(at, 'vmdesc JSON object with a "devices" array', undefined, 'vmdesc');
   }
+  const desc = v as Record<string, unknown>;
+  if (desc.page_size !== undefined && !isCount(desc.page_size)) {
+    throw new FormatError(at, 'a vmdesc "page_size" that is a number', shortJson(desc.page_size), 'vmdesc');
+  }
+  for (const d of desc.devices as unknown[]) checkDescription(d, at, 'devices');
+  if (desc.configuration !== undefined) checkDescription(desc.configuration, at, 'configuration');
   return v as VmDescription;
+}
+
+/** Deepest nesting of structs and subsections accepted (QEMU's own stay below 10). */
+const MAX_VMSD_DEPTH = 64;
+
+const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+function shortJson(x: unknown): string {
+  const s = JSON.stringify(x) ?? String(x);
+  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
+}
+
+/**
+ * Checks the shape `payloadSize` relies on, without recursion: names are strings, sizes counts,
+ * fields and subsections arrays of objects, nesting bounded.
+ */
+function checkDescription(root: unknown, at: number, rootPath: string): void {
+  const bad = (path: string, what: string, found: unknown): never => {
+    throw new FormatError(at, `${what} at ${path} in the vmdesc`, shortJson(found), 'vmdesc');
+  };
+  const stack: Array<{ d: unknown; path: string; depth: number }> = [{ d: root, path: rootPath, depth: 0 }];
+  while (stack.length > 0) {
+    const { d, path, depth } = stack.pop()!;
+    if (!isObject(d)) bad(path, 'a device description object', d);
+    const o = d as Record<string, unknown>;
+    if (depth > MAX_VMSD_DEPTH) bad(path, `nesting of at most ${MAX_VMSD_DEPTH} levels`, `depth ${depth}`);
+    for (const k of ['name', 'vmsd_name'] as const) if (o[k] !== undefined && typeof o[k] !== 'string') bad(`${path}.${k}`, 'a string', o[k]);
+    for (const k of ['version', 'instance_id'] as const) if (o[k] !== undefined && !isCount(o[k])) bad(`${path}.${k}`, 'a non-negative integer', o[k]);
+    if (o.fields !== undefined) {
+      if (!Array.isArray(o.fields)) bad(`${path}.fields`, 'an array', o.fields);
+      (o.fields as unknown[]).forEach((f, i) => {
+        const fp = `${path}.fields[${i}]`;
+        if (!isObject(f)) bad(fp, 'a field object', f);
+        const field = f as Record<string, unknown>;
+        if (!isCount(field.size)) bad(`${fp}.size`, 'a non-negative integer', field.size);
+        if (field.array_len !== undefined && !isCount(field.array_len)) bad(`${fp}.array_len`, 'a non-negative integer', field.array_len);
+        if (field.name !== undefined && typeof field.name !== 'string') bad(`${fp}.name`, 'a string', field.name);
+        if (field.struct !== undefined) stack.push({ d: field.struct, path: `${fp}.struct`, depth: depth + 1 });
+      });
+    }
+    if (o.subsections !== undefined) {
+      if (!Array.isArray(o.subsections)) bad(`${path}.subsections`, 'an array', o.subsections);
+      (o.subsections as unknown[]).forEach((s, i) => stack.push({ d: s, path: `${path}.subsections[${i}]`, depth: depth + 1 }));
+    }
+  }
 }
 
 /** Payload bytes of a device section as described: fields, then each subsection with its 6+n header. */

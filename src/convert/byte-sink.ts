@@ -58,14 +58,16 @@ export class FileSink extends ByteSink {
   private constructor(
     private readonly out: OutputFile,
     private readonly handle: fsp.FileHandle,
+    private readonly seal: Uint8Array | null,
   ) {
     super();
   }
 
-  static async create(path: string, force = false): Promise<FileSink> {
+  /** `seal`: bytes written at offset 0 once everything else is durable (libvirt's "Save" magic). */
+  static async create(path: string, force = false, seal: Uint8Array | null = null): Promise<FileSink> {
     const out = await OutputFile.create(path, force);
     try {
-      return new FileSink(out, await fsp.open(out.tempPath, 'r+'));
+      return new FileSink(out, await fsp.open(out.tempPath, 'r+'), seal);
     } catch (e) {
       await out.discard();
       throw e;
@@ -81,15 +83,23 @@ export class FileSink extends ByteSink {
     try {
       await this.flush();
       // Some filesystems (NFS, thin provisioning) report ENOSPC only here.
-      await this.handle.datasync().catch((e) => {
-        throw writeFailure(e, this.out.target);
-      });
+      await this.datasync();
+      if (this.seal) {
+        await writeAllAt(this.handle, this.seal, 0, this.out.target);
+        await this.datasync();
+      }
       await this.handle.close();
       await this.out.commit();
     } catch (e) {
       await this.abort();
       throw e;
     }
+  }
+
+  private datasync(): Promise<void> {
+    return this.handle.datasync().catch((e) => {
+      throw writeFailure(e, this.out.target);
+    });
   }
 
   override async abort(): Promise<void> {

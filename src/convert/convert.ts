@@ -1,23 +1,28 @@
 // One entry point for every direction: detects the input's format and picks the converter.
 import type { Writable } from 'node:stream';
 import { readRecords } from '../codec/records.js';
-import { decodeLibvirtFixed, isLibvirtMagic } from '../codec/libvirt.js';
-import { CAPABILITY_MAPPED_RAM, CAPABILITY_X_IGNORE_SHARED, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
+import type { LibvirtHeader } from '../codec/libvirt.js';
+import { CAPABILITY_MAPPED_RAM, CAPABILITY_X_IGNORE_SHARED } from '../format/constants.js';
 import { UsageError } from '../format/errors.js';
 import { FileCursor, StreamCursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
+import { DecompressedStream, isCompressedFormat } from '../io/decompress.js';
 import { FileSource } from '../io/file-source.js';
+import { readLibvirtHeader } from '../reader/input.js';
 import { PrefetchFileCursor } from '../io/prefetch-cursor.js';
 import { explainMissingMagic } from '../reader/find-stream.js';
 import { MigrationFile } from '../reader/migration-file.js';
+import { refuseSameFile } from '../writer/output-file.js';
 import { ByteSink, FileSink, WritableSink } from './byte-sink.js';
+import { copyDecompressed, libvirtOutputPrefix, outputOffset, type LibvirtSaveOptions } from './libvirt-save.js';
+import type { OutputPrefix } from '../writer/mapped-ram-writer.js';
 import type { ProgressListener } from './progress.js';
 import { mappedRamToMappedRam, streamToMappedRam } from './to-mapped-ram.js';
 import { mappedRamToStream } from './to-stream.js';
 
 export type MigrationFormat = 'mapped-ram' | 'stream';
 
-export interface ConvertOptions {
+export interface ConvertOptions extends LibvirtSaveOptions {
   /** Output format; default: the other format of the input (a pipe input: mapped-ram). */
   to?: MigrationFormat;
   /** Offset of the QEMU stream in a mapped-ram output (`file:OUT,offset=N`). */
@@ -58,14 +63,23 @@ export async function convertMigration(
     const s = await streamToMappedRam(new StreamCursor(input), output, opts);
     return { from: 'stream', to, bytes: s.size, direct: s.direct };
   }
-  const { format, offset, size, source, ignoreShared } = await detect(input, opts.inputOffset);
+  if (typeof output === 'string') refuseSameFile(input, output);
+  const { format, offset, size, source, ignoreShared, libvirt } = await detect(input, opts.inputOffset);
   const to = opts.to ?? (format === 'stream' ? 'mapped-ram' : 'stream');
   if (format === 'stream') {
     try {
+      const compressed = libvirt && isCompressedFormat(libvirt.formatName) ? libvirt.formatName : null;
+      if (to === 'stream' && compressed) return { from: format, to, bytes: await toRawSave(input, offset, compressed, output, libvirtOutputPrefix(libvirt, to, opts), opts), direct: null };
       if (to === 'stream') throw new UsageError(`${input} is already a plain stream`);
       if (typeof output !== 'string') throw new UsageError('mapped-ram output must be a file (it is written out of order)');
       const ignoredBlocks = ignoreShared ? await blocksLeftOut(input, offset) : undefined;
-      const s = await streamToMappedRam(new PrefetchFileCursor(source, offset), output, { ...opts, inputSize: size, ignoredBlocks });
+      const prefix = libvirtOutputPrefix(libvirt, to, opts);
+      const mr = { ...opts, prefix: prefix ?? undefined, offset: outputOffset(prefix, opts.offset), ignoredBlocks };
+      if (compressed) {
+        const s = await fromCompressed(input, offset, compressed, output, mr);
+        return { from: format, to, bytes: s.size, direct: s.direct };
+      }
+      const s = await streamToMappedRam(new PrefetchFileCursor(source, offset), output, { ...mr, inputSize: size });
       return { from: format, to, bytes: s.size, direct: s.direct };
     } finally {
       await source.close();
@@ -75,32 +89,75 @@ export async function convertMigration(
   const file = await MigrationFile.open(input, { offset });
   try {
     if (!file.complete) throw new UsageError(`${input} is incomplete (${file.notes.join('; ') || 'no EOF record'})`);
+    const prefix = libvirtOutputPrefix(file.libvirt, to, opts);
     if (to === 'mapped-ram') {
       if (typeof output !== 'string') throw new UsageError('mapped-ram output must be a file (it is written out of order)');
-      const s = await mappedRamToMappedRam(file, output, opts);
+      const s = await mappedRamToMappedRam(file, output, { ...opts, prefix: prefix ?? undefined, offset: outputOffset(prefix, opts.offset) });
       return { from: format, to, bytes: s.size, direct: s.direct };
     }
-    const sink: ByteSink = typeof output === 'string' ? await FileSink.create(output, opts.force) : new WritableSink(output);
-    const s = await mappedRamToStream(file, sink, opts);
+    const s = await mappedRamToStream(file, await streamSink(output, prefix, opts.force), opts);
     return { from: format, to, bytes: s.bytes, direct: null };
   } finally {
     await file.close();
   }
 }
 
+/** The output of a plain stream, starting with the libvirt header if one is kept (files only: it is sealed last). */
+async function streamSink(output: string | Writable | NodeJS.WritableStream, prefix: OutputPrefix | null, force?: boolean): Promise<ByteSink> {
+  if (typeof output !== 'string') {
+    if (prefix) throw new UsageError('a libvirt save is written to a file (its header is marked complete last); add --drop-libvirt-header for a bare stream on stdout');
+    return new WritableSink(output);
+  }
+  const sink = await FileSink.create(output, force, prefix?.seal);
+  if (prefix) await sink.write(prefix.bytes).catch(async (e) => {
+    await sink.abort();
+    throw e;
+  });
+  return sink;
+}
+
+/** A compressed save, read in one pass from its decompressor; its error wins over what the garbage it produced looked like. */
+async function fromCompressed(input: string, offset: number, format: string, output: string, opts: Parameters<typeof streamToMappedRam>[2]) {
+  const stream = new DecompressedStream(input, offset, format);
+  try {
+    return await streamToMappedRam(new StreamCursor(stream, offset), output, opts);
+  } catch (e) {
+    throw (await stream.failure()) ?? e;
+  } finally {
+    stream.stop();
+  }
+}
+
+/** A compressed save → the same save decompressed (raw, or bare with --drop-libvirt-header). */
+async function toRawSave(input: string, offset: number, format: string, output: string | Writable | NodeJS.WritableStream, prefix: OutputPrefix | null, opts: ConvertOptions): Promise<number> {
+  const stream = new DecompressedStream(input, offset, format);
+  try {
+    const sink = await streamSink(output, prefix, opts.force);
+    return (await copyDecompressed(stream, offset, sink)) + (prefix?.bytes.length ?? 0);
+  } catch (e) {
+    throw (await stream.failure()) ?? e;
+  } finally {
+    stream.stop();
+  }
+}
+
 /**
  * Format of a migration file from its configuration record, at `inputOffset` or past a libvirt
- * header if any; with neither, a stream found further on is named in the error.
+ * header if any (a compressed save holds a stream); with neither, a stream found further on is
+ * named in the error.
  */
-async function detect(path: string, inputOffset?: number): Promise<{ format: MigrationFormat; offset: number; size: number; source: FileSource; ignoreShared: boolean }> {
+async function detect(
+  path: string,
+  inputOffset?: number,
+): Promise<{ format: MigrationFormat; offset: number; size: number; source: FileSource; ignoreShared: boolean; libvirt: LibvirtHeader | null }> {
   const source = await FileSource.open(path);
-  let libvirt = false;
+  let isLibvirt = false;
   try {
-    const head = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
-    await source.readInto(head, 0);
-    libvirt = head.length >= 16 && isLibvirtMagic(head);
-    const offset = inputOffset ?? (libvirt ? decodeLibvirtFixed(head, source.size).dataOffset : 0);
+    const libvirt = await readLibvirtHeader(source);
+    isLibvirt = libvirt !== null;
+    const offset = inputOffset ?? libvirt?.dataOffset ?? 0;
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > source.size) throw new UsageError(`--input-offset ${offset} is outside ${path} (${source.size} bytes)`);
+    if (libvirt && isCompressedFormat(libvirt.formatName)) return { format: 'stream', offset, size: source.size, source, ignoreShared: false, libvirt };
     let format: MigrationFormat = 'stream';
     let ignoreShared = false;
     for await (const r of readRecords(new FileCursor(source, offset), { vmdesc: null })) {
@@ -110,9 +167,9 @@ async function detect(path: string, inputOffset?: number): Promise<{ format: Mig
       }
       if (r.type !== 'header') break;
     }
-    return { format, offset, size: source.size, source, ignoreShared };
+    return { format, offset, size: source.size, source, ignoreShared, libvirt };
   } catch (e) {
-    const err = inputOffset === undefined && !libvirt ? await explainMissingMagic(e, source, '--input-offset') : e;
+    const err = inputOffset === undefined && !isLibvirt ? await explainMissingMagic(e, source, '--input-offset') : e;
     await source.close();
     throw err;
   }

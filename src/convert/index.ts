@@ -3,3 +3,4 @@ export { streamToMappedRam, mappedRamToMappedRam, type ToMappedRamOptions } from
 export { mappedRamToStream, type ToStreamOptions, type StreamSummary } from './to-stream.js';
 export { ByteSink, FileSink, WritableSink } from './byte-sink.js';
 export type { Progress, ProgressListener } from './progress.js';
+export type { LibvirtSaveOptions } from './libvirt-save.js';

@@ -12,15 +12,18 @@ import type { MigrationFile } from '../reader/migration-file.js';
 import { MappedRamBlock } from '../reader/ram-block.js';
 import { rewriteVmdescConfiguration, withCapability } from '../writer/configuration.js';
 import type { RamBlockSpec } from '../writer/layout.js';
-import { MappedRamWriter, type WriteSummary } from '../writer/mapped-ram-writer.js';
+import { MappedRamWriter, type OutputPrefix, type WriteSummary } from '../writer/mapped-ram-writer.js';
 import { PageStager, type StagerOptions } from '../writer/page-stager.js';
 import { Arena } from '../kernel/arena.js';
 import { PREFETCH_BUFFER } from '../io/prefetch-cursor.js';
 import { throttle, type ProgressListener } from './progress.js';
+import { trailingWarning } from './to-stream.js';
 
 export interface ToMappedRamOptions {
   /** Offset of the QEMU stream in the output (`file:PATH,offset=N`). */
   offset?: number;
+  /** A header before the stream (`offset` bytes long), sealed last (a kept libvirt header). */
+  prefix?: OutputPrefix;
   directIo?: DirectIoMode;
   force?: boolean;
   onWarning?: (message: string) => void;
@@ -64,7 +67,7 @@ export async function streamToMappedRam(input: Cursor, outPath: string, opts: To
   return translate(records, outPath, { ...opts, stager: { ...opts.stager, arena } }, () => input.offset, opts.inputSize ?? null, null, sink);
 }
 
-/** Re-lays out a mapped-ram file: new offset, libvirt header dropped, zero pages rescanned, stale data dropped. */
+/** Re-lays out a mapped-ram file: new offset, zero pages rescanned, stale data dropped. */
 export async function mappedRamToMappedRam(file: MigrationFile, outPath: string, opts: ToMappedRamOptions = {}): Promise<WriteSummary> {
   let copied = 0;
   const copyPages = async (w: MappedRamWriter) => {
@@ -86,6 +89,21 @@ export async function mappedRamToMappedRam(file: MigrationFile, outPath: string,
   return translate(file.records({ deviceData: true }), outPath, opts, () => file.streamOffset + copied, file.size, copyPages);
 }
 
+/** Page bitmaps the output may need for an input of unknown or small size (2 TiB of 4 KiB pages). */
+const MIN_BITMAP_BUDGET = 64 << 20;
+
+/**
+ * The output's bitmaps (one bit a page, in memory) are sized by the declared RAM: bounded by the
+ * input (a stream sends every page at least once, 9 bytes or more each, so a real input is larger
+ * than its bitmaps), so a few hostile bytes cannot declare a petabyte.
+ */
+function checkRamSize(total: number, at: number, pageSize: number, inputSize: number | null): void {
+  const budget = Math.max(inputSize ?? 0, MIN_BITMAP_BUDGET);
+  if (total / pageSize / 8 > budget) {
+    throw new FormatError(at, `a RAM size whose page bitmaps (1 bit a page) fit in ${budget} bytes, bounded by the input`, `${total} bytes`);
+  }
+}
+
 async function translate(
   records: AsyncIterable<MigrationRecord>,
   outPath: string,
@@ -102,10 +120,9 @@ async function translate(
   let memTotal = 0;
   let pending: RamBlockSpec[] = [];
   let pendingBytes = 0;
-  let fillPage: Uint8Array | null = null;
   const progress = throttle(opts.onProgress);
   const open = async (pageSize: number) => {
-    writer ??= await MappedRamWriter.create(outPath, { offset: opts.offset, directIo: opts.directIo, force: opts.force, pageSize, onWarning: opts.onWarning, stager: opts.stager });
+    writer ??= await MappedRamWriter.create(outPath, { offset: opts.offset, prefix: opts.prefix, directIo: opts.directIo, force: opts.force, pageSize, onWarning: opts.onWarning, stager: opts.stager });
     sink.writer = writer;
     return writer;
   };
@@ -146,6 +163,7 @@ async function translate(
           }
           break;
         case 'ram-mem-size':
+          checkRamSize(r.total, r.offset, w.pageSize, totalIn);
           memTotal = r.total;
           pending = [];
           pendingBytes = 0;
@@ -160,12 +178,9 @@ async function translate(
           await w.writePage(r.block.idstr, r.pageIndex, r.data!);
           break;
         case 'ram-zero':
-          if (r.fill === 0) await w.zeroPage(r.block.idstr, r.pageIndex);
-          else {
-            // Pre-2.x streams may fill a page with a byte other than 0: it is data then.
-            fillPage ??= new Uint8Array(w.pageSize);
-            await w.writePages(r.block.idstr, r.pageIndex, fillPage.fill(r.fill));
-          }
+          // QEMU's loader refuses any other fill byte ("Found a zero page with value N"), and so do we.
+          if (r.fill !== 0) throw new FormatError(r.offset, 'a zero page record with fill byte 0 (QEMU refuses others)', String(r.fill));
+          await w.zeroPage(r.block.idstr, r.pageIndex);
           break;
         case 'ram-flush':
           // MULTIFD_FLUSH has no place in a mapped-ram file (QEMU's loader rejects it).
@@ -179,13 +194,15 @@ async function translate(
         case 'section-footer':
           break;
         case 'eof':
+          // QEMU would "load" it, but a migration without RAM restores nothing: not a conversion.
+          if (!ramStarted) throw new FormatError(r.offset, 'a RAM section before the EOF record (a migration without RAM restores nothing)', 'EOF');
           await w.writeEof();
           break;
         case 'vmdesc':
           await w.writeVmdesc(config ? rewriteVmdescConfiguration(r.vmdesc.json, withCapability(config, CAPABILITY_MAPPED_RAM, true)) : r.vmdesc.json);
           break;
         case 'trailing':
-          opts.onWarning?.(`dropped ${r.length} bytes after the end of the migration stream`);
+          opts.onWarning?.(trailingWarning(r));
           break;
         case 'stop':
           throw new FormatError(r.offset, 'a record mram can convert', r.reason);

@@ -105,7 +105,7 @@ export async function mappedRamToStream(file: MigrationFile, sink: ByteSink, opt
           break;
         }
         case 'trailing':
-          opts.onWarning?.(`dropped ${r.length} bytes after the end of the migration stream`);
+          opts.onWarning?.(trailingWarning(r));
           break;
         case 'stop':
           throw new FormatError(r.offset, 'a record mram can convert', r.reason);
@@ -171,4 +171,9 @@ async function writePages(file: MigrationFile, sink: ByteSink, onRead: (bytes: n
   }
   region.free();
   return { pages, zeroPages };
+}
+
+/** The warning for bytes after the stream (QEMU reads none of them). */
+export function trailingWarning(r: { length: number; more: boolean }): string {
+  return `dropped ${r.more ? 'more than ' : ''}${r.length} bytes after the end of the migration stream`;
 }

@@ -1,12 +1,12 @@
 // Raw RAM images of RAM blocks: sparse files (only non-zero pages written) or a dense byte stream.
 import { promises as fsp } from 'node:fs';
-import { IgnoredBlockError, UsageError } from '../format/errors.js';
+import { FormatError, IgnoredBlockError, UsageError } from '../format/errors.js';
 import type { Arena } from '../kernel/index.js';
 import type { MigrationFile } from '../reader/migration-file.js';
 import { MappedRamBlock, type RamBlock } from '../reader/ram-block.js';
 import { readBlockPages, readMappedPages, withReaderArena, type PageChunk, type PageReaderOptions } from '../reader/page-reader.js';
 import { PageAreaFile, writeFailure } from '../io/direct-writer.js';
-import { OutputFile } from '../writer/output-file.js';
+import { OutputFile, refuseSameFile } from '../writer/output-file.js';
 import { blockPath } from './names.js';
 
 export interface ExtractOptions extends ExtractProgress {
@@ -29,7 +29,7 @@ export interface ExtractResult {
 }
 
 /** Guest-visible chunks of a block, whichever encoding stores it. */
-function chunksOf(file: MigrationFile, block: RamBlock, arena: Arena, opts: PageReaderOptions): AsyncGenerator<PageChunk, void, undefined> {
+function chunksOf(file: MigrationFile, block: RamBlock, arena: Arena, opts: PageReaderOptions & { presentOnly?: boolean }): AsyncGenerator<PageChunk, void, undefined> {
   if (block instanceof MappedRamBlock) return readMappedPages(file.path, file.size, block, arena, opts);
   return readBlockPages(block, arena, opts);
 }
@@ -43,6 +43,7 @@ export async function extractBlock(file: MigrationFile, block: RamBlock, out: st
   // Refused before OUT is created: the block's memory is not in the file.
   if (block.ignored) throw new IgnoredBlockError(block.id);
   if (!arena) return withReaderArena((a) => extractBlock(file, block, out, opts, a), opts);
+  refuseSameFile(file.path, out);
   const output = await OutputFile.create(out, opts.force);
   let written = 0;
   try {
@@ -54,7 +55,8 @@ export async function extractBlock(file: MigrationFile, block: RamBlock, out: st
     // A filesystem that refuses O_DIRECT gets buffered writes: the image is the same.
     const pages = await PageAreaFile.open(output.tempPath, block.pageSize % 4096 === 0 ? 'auto' : 'off', () => undefined);
     try {
-      for await (const c of chunksOf(file, block, arena, opts)) {
+      // Never-sent pages of a stream stay holes: only chunks with data are read.
+      for await (const c of chunksOf(file, block, arena, { ...opts, presentOnly: true })) {
         for (const run of setRuns(c.present, c.pages)) {
           const from = run.start * block.pageSize;
           const len = run.count * block.pageSize;
@@ -82,6 +84,7 @@ export async function extractBlock(file: MigrationFile, block: RamBlock, out: st
  * x-ignore-shared left out have no image (their memory is not in the file) and are skipped.
  */
 export async function extractAll(file: MigrationFile, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult[]> {
+  if (file.blocks.length === 0) throw new FormatError(file.streamOffset, 'a RAM section (the migration holds no RAM)', 'none');
   await fsp.mkdir(dir, { recursive: true });
   const targets = file.blocks.filter((b) => !b.ignored).map((b) => ({ b, out: blockPath(dir, b.id) }));
   if (!opts.force) for (const t of targets) if (await exists(t.out)) throw new UsageError(`${t.out} exists (use --force to overwrite it)`);
@@ -106,7 +109,7 @@ export async function extractToStream(file: MigrationFile, block: RamBlock, out:
     for await (const c of chunksOf(file, block, arena, opts)) {
       // The chunk's memory is reused for the next read: hand the stream a copy.
       const copy = Buffer.from(c.data);
-      await new Promise<void>((resolve, reject) => out.write(copy, (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) => out.write(copy, (err) => (err ? reject(writeFailure(err, 'standard output')) : resolve())));
       n += copy.length;
       opts.progress?.(Math.min(block.usedLength, n), block.usedLength);
     }

@@ -71,4 +71,5 @@ export const LIBVIRT_MAGIC_COMPLETE = 'LibvirtQemudSave';
 export const LIBVIRT_MAGIC_PARTIAL = 'LibvirtQemudPart';
 export const LIBVIRT_HEADER_SIZE = 92;
 export const LIBVIRT_FORMATS = ['raw', 'gzip', 'bzip2', 'xz', 'lzop', 'zstd', 'sparse'] as const;
+export const LIBVIRT_FORMAT_RAW = 0;
 export const LIBVIRT_FORMAT_SPARSE = 6;

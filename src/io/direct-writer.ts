@@ -2,27 +2,9 @@
 // stream (headers, bitmaps, device state, vmdesc) and an O_DIRECT one for page areas.
 import { constants as fsc, promises as fsp } from 'node:fs';
 import { UsageError } from '../format/errors.js';
+import { shownPath, targetOf } from './temporaries.js';
 
 export type DirectIoMode = 'auto' | 'on' | 'off';
-
-// Temporary files written in place of a target (writer/output-file.ts registers them): messages
-// name the target the user asked for, and a main stream that starts at an offset keeps the
-// target's bytes before it, as QEMU's file:PATH,offset=N does.
-const temporaries = new Map<string, string>();
-
-/** Records that `temp` is being written to become `target` (until `forgetTemporary`). */
-export function registerTemporary(temp: string, target: string): void {
-  temporaries.set(temp, target);
-}
-
-export function forgetTemporary(temp: string): void {
-  temporaries.delete(temp);
-}
-
-/** The name to show for a file being written: its target when it is a registered temporary file. */
-export function shownPath(path: string): string {
-  return temporaries.get(path) ?? path;
-}
 
 /** Names the file in an errno failure (ENOSPC, EIO...), keeping the code for callers that test it. */
 export function writeFailure(e: unknown, path: string): unknown {
@@ -175,7 +157,7 @@ export class MainStreamFile {
   static async open(path: string, position: number): Promise<MainStreamFile> {
     const handle = await fsp.open(path, fsc.O_WRONLY);
     try {
-      const target = temporaries.get(path);
+      const target = targetOf(path);
       if (position > 0 && target !== undefined) await copyPrefix(target, handle, position, path);
     } catch (e) {
       await handle.close().catch(() => undefined);

@@ -3,8 +3,8 @@ import { promisify } from 'node:util';
 
 const fstatFd = promisify(fstat);
 
-/** The two calls a source needs, from a FileHandle we own or a descriptor the caller lent us. */
-interface Reader {
+/** The two calls a source needs, from a FileHandle we own, a descriptor the caller lent us, or a decompressor. */
+export interface Reader {
   read(into: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   close(): Promise<void>;
 }
@@ -46,6 +46,14 @@ export class FileSource {
       await handle.close();
       throw e;
     }
+  }
+
+  /**
+   * A source over any positional reader, e.g. a compressed save read through its decompressor
+   * (`size` is then the decompressed size and `allocated` the compressed file's).
+   */
+  static fromReader(reader: Reader, path: string, size: number, allocated: number): FileSource {
+    return new FileSource(reader, path, size, allocated);
   }
 
   /** Reads up to `into.length` bytes at `position`; returns the count (short only at end of file). */

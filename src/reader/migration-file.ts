@@ -1,14 +1,15 @@
 // Opens a migration file and builds its map: wrapper, configuration, sections, RAM blocks, devices.
-import { CAPABILITY_MAPPED_RAM, LIBVIRT_HEADER_SIZE, MAPPED_RAM_HDR_VERSION } from '../format/constants.js';
+import { CAPABILITY_MAPPED_RAM, MAPPED_RAM_HDR_VERSION } from '../format/constants.js';
 import { FormatError, hex, UsageError } from '../format/errors.js';
-import { decodeLibvirtData, decodeLibvirtFixed, isLibvirtMagic, type LibvirtHeader } from '../codec/libvirt.js';
+import type { LibvirtHeader } from '../codec/libvirt.js';
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
 import { hasNoAreas, type RamBlockEntry } from '../codec/ram.js';
 import { readRecords, type MigrationRecord } from '../codec/records.js';
 import { readVmdescAtEnd, type LocatedVmdesc } from '../codec/vmdesc.js';
 import { FileCursor } from '../io/cursor.js';
-import { FileSource } from '../io/file-source.js';
+import type { FileSource } from '../io/file-source.js';
 import { explainMissingMagic } from './find-stream.js';
+import { openInput, readLibvirtHeader } from './input.js';
 import { MappedRamBlock, StreamRamBlock, type RamBlock } from './ram-block.js';
 
 export type SectionType = 'header' | 'configuration' | 'start' | 'part' | 'end' | 'full' | 'command' | 'eof' | 'vmdesc' | 'trailing';
@@ -47,9 +48,6 @@ export interface OpenOptions {
   offsetFlag?: string;
 }
 
-/** Longest libvirt XML/cookie area decoded (the header may reserve more for later edits). */
-const MAX_LIBVIRT_DATA = 16 << 20;
-
 export class MigrationFile {
   readonly blocks: RamBlock[] = [];
   readonly sections: SectionInfo[] = [];
@@ -78,9 +76,9 @@ export class MigrationFile {
   get format(): 'mapped-ram' | 'stream' {
     return this.configuration?.capabilities?.includes(CAPABILITY_MAPPED_RAM) ? 'mapped-ram' : 'stream';
   }
-  /** Target page size: from the configuration, confirmed by the vmdesc when present. */
+  /** Target page size, from the configuration (what QEMU's loader enforces; the vmdesc only repeats it). */
   get pageSize(): number {
-    return this.vmdesc?.desc.page_size ?? targetPageSize(this.configuration);
+    return targetPageSize(this.configuration);
   }
   /** True when the walk reached the EOF record. */
   get complete(): boolean {
@@ -89,13 +87,13 @@ export class MigrationFile {
 
   block(id: string): RamBlock {
     const b = this.blocks.find((x) => x.id === id);
-    if (!b) throw new UsageError(`no RAM block ${JSON.stringify(id)} (blocks: ${this.blocks.map((x) => x.id).join(', ')})`);
+    if (!b) throw new UsageError(`no RAM block ${JSON.stringify(id)} (${blockList(this.blocks.map((x) => x.id))})`);
     return b;
   }
 
-  /** Opens a path, or an open descriptor (left open on close). */
+  /** Opens a path (a compressed libvirt save through its decompressor), or an open descriptor (left open on close). */
   static async open(file: string | number, opts: OpenOptions = {}): Promise<MigrationFile> {
-    const source = await FileSource.open(file);
+    const source = await openInput(file);
     let libvirt: LibvirtHeader | null = null;
     try {
       libvirt = await readLibvirtHeader(source);
@@ -151,7 +149,7 @@ export class MigrationFile {
         }
         case 'ram-block':
           if (r.entry.mappedRam) {
-            checkMappedRamHeader(r.entry);
+            checkMappedRamHeader(r.entry, targetPageSize(this.configuration));
             this.blocks.push(await MappedRamBlock.load(this.source, r.entry));
           } else {
             const b = new StreamRamBlock(this.source, r.entry, targetPageSize(this.configuration));
@@ -197,23 +195,25 @@ export class MigrationFile {
   }
 }
 
-/** The walk hands on any header version and alignment; QEMU refuses these, and so does the reader. */
-function checkMappedRamHeader(entry: RamBlockEntry): void {
+/** "blocks: a, b, c, d, e and 1995 more": a few names, never thousands. */
+function blockList(ids: string[], shown = 5): string {
+  if (ids.length === 0) return 'the file has no RAM blocks';
+  const more = ids.length > shown ? ` and ${ids.length - shown} more` : '';
+  return `blocks: ${ids.slice(0, shown).map((x) => JSON.stringify(x)).join(', ')}${more}`;
+}
+
+/**
+ * The walk hands on any header version, page size and alignment; QEMU refuses these, and so does
+ * the reader. A header page size other than the target page size (E_PAGE_SIZE) makes QEMU read
+ * another number of bitmap bits than the block has pages, so it loads other contents: refused.
+ */
+function checkMappedRamHeader(entry: RamBlockEntry, tps: number): void {
   const h = entry.mappedRam!;
   if (hasNoAreas(h) && entry.mrAddr === null) {
     throw new FormatError(h.headerOffset + 12, `a bitmap and a page area for block ${JSON.stringify(entry.idstr)} (offsets 0/0 leave a block out only under x-ignore-shared, which the configuration does not list)`, 'bitmap offset 0 and pages offset 0');
   }
   if (h.version > MAPPED_RAM_HDR_VERSION) throw new FormatError(h.headerOffset, `mapped-ram header version ${MAPPED_RAM_HDR_VERSION}`, String(h.version));
+  if (h.pageSize !== tps) throw new FormatError(h.headerOffset + 4, `mapped-ram header page size ${tps}, the target page size (E_PAGE_SIZE)`, String(h.pageSize), 'page-size');
   if (!Number.isSafeInteger(h.bitmapOffset)) throw new FormatError(h.headerOffset + 12, 'bitmap offset below 2^53', 'a larger value');
-  if (h.pagesOffset % h.pageSize !== 0) throw new FormatError(h.headerOffset + 20, `pages offset aligned to the page size ${h.pageSize}`, hex(h.pagesOffset));
-}
-
-async function readLibvirtHeader(source: FileSource): Promise<LibvirtHeader | null> {
-  const fixed = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
-  await source.readInto(fixed, 0);
-  if (fixed.length < 16 || !isLibvirtMagic(fixed)) return null;
-  const h = decodeLibvirtFixed(fixed, source.size);
-  const data = new Uint8Array(Math.min(h.dataLen, MAX_LIBVIRT_DATA));
-  await source.readInto(data, LIBVIRT_HEADER_SIZE);
-  return { ...h, ...decodeLibvirtData(data, h.cookieOffset) };
+  if (h.pagesOffset % tps !== 0) throw new FormatError(h.headerOffset + 20, `pages offset aligned to the page size ${tps}`, hex(h.pagesOffset));
 }

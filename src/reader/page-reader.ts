@@ -175,12 +175,17 @@ function maskToBitmap(data: Uint8Array, b: MappedPages, firstPage: number, pages
   }
 }
 
-/** Guest-visible content of any RAM block (plain streams: pages gathered from their records). */
-export async function* readBlockPages(block: RamBlock, arena: Arena, opts: PageReaderOptions = {}): AsyncGenerator<PageChunk, void, undefined> {
+/**
+ * Guest-visible content of any RAM block (plain streams: pages gathered from their records). With
+ * `presentOnly`, chunks without a present page are not produced (work bounded by the file, not by
+ * the block's declared length).
+ */
+export async function* readBlockPages(block: RamBlock, arena: Arena, opts: PageReaderOptions & { presentOnly?: boolean } = {}): AsyncGenerator<PageChunk, void, undefined> {
   const chunkPages = chunkPagesFor(block.pageSize, opts);
   const [slot] = slots(arena, 1, chunkPages * block.pageSize, chunkPages);
   try {
-    for (let firstPage = 0; firstPage < block.pages; firstPage += chunkPages) {
+    for (const k of opts.presentOnly ? chunksWithPresentPages(block, chunkPages) : allChunks(block.pages, chunkPages)) {
+      const firstPage = k * chunkPages;
       const pages = Math.min(block.pages - firstPage, chunkPages);
       const data = slot!.data.view.subarray(0, pages * block.pageSize);
       await block.read(firstPage * block.pageSize, data.length, data);
@@ -191,5 +196,17 @@ export async function* readBlockPages(block: RamBlock, arena: Arena, opts: PageR
   } finally {
     slot!.data.free();
     slot!.bits.free();
+  }
+}
+
+function* allChunks(pages: number, chunkPages: number): Generator<number> {
+  for (let k = 0; k * chunkPages < pages; k++) yield k;
+}
+
+function* chunksWithPresentPages(block: RamBlock, chunkPages: number): Generator<number> {
+  let last = -1;
+  for (const run of block.presentRuns()) {
+    const end = Math.floor((run.start + run.count - 1) / chunkPages);
+    for (let k = Math.max(last + 1, Math.floor(run.start / chunkPages)); k <= end; k++) yield (last = k);
   }
 }

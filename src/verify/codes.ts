@@ -12,13 +12,14 @@ export const CHECK_CODES = {
   E_MAGIC: { severity: 'error', description: 'no "QEVM" magic at the stream offset: not a QEMU migration file (could not check)' },
   E_VERSION: { severity: 'error', description: 'stream version is not 3 (2 is obsolete and rejected by QEMU)' },
   E_LIBVIRT_HEADER: { severity: 'error', description: 'the libvirt save-image header cannot be decoded' },
+  E_DECOMPRESS: { severity: 'error', description: 'the compressed data of a libvirt save does not decompress (corrupt or cut short)' },
   E_LIBVIRT_INCOMPLETE: { severity: 'error', description: 'libvirt magic is "LibvirtQemudPart": the save never completed' },
   E_CONFIGURATION: { severity: 'error', description: 'the configuration section is missing or malformed' },
   E_CONFIG_MAPPED_RAM: { severity: 'error', description: 'the mapped-ram capability disagrees with the RAM blocks (or libvirt format) actually present' },
   E_FRAMING: { severity: 'error', description: 'a record or section cannot be decoded (unknown type, bad length, bad RAM flags...)' },
   E_TRUNCATED: { severity: 'error', description: 'the file ends in the middle of a record' },
   E_FOOTER: { severity: 'error', description: 'a section footer is missing or names another section id' },
-  E_NO_EOF: { severity: 'error', description: 'the stream ends without the QEMU_VM_EOF record' },
+  E_NO_EOF: { severity: 'error', description: 'the stream ends without the QEMU_VM_EOF record, or reaches it with the RAM section still open (no RAM END)' },
   E_HEADER_VERSION: { severity: 'error', description: 'mapped-ram header version is above 1 (QEMU refuses it)' },
   E_PAGE_SIZE: { severity: 'error', description: 'mapped-ram header page size is not the target page size' },
   E_IGNORED_OFFSETS: { severity: 'error', description: 'under x-ignore-shared, a header has one of bitmap_offset / pages_offset 0 and not the other (a block left out has both 0, as QEMU 11 writes it)' },
@@ -38,7 +39,7 @@ export const CHECK_CODES = {
   E_VMDESC_JSON: { severity: 'error', description: 'the vmdesc record is malformed: bad length or JSON' },
   E_DEVICE_MISMATCH: { severity: 'error', description: 'device sections in the stream do not match the vmdesc device list' },
   W_TRAILING_DATA: { severity: 'warning', description: 'bytes after the end of the migration stream' },
-  W_UNCHECKED: { severity: 'warning', description: 'part of the stream could not be walked (e.g. an iterative device other than "ram")' },
+  W_UNCHECKED: { severity: 'warning', description: 'part of the stream could not be walked (e.g. an iterative device other than "ram"), or a digest was not computed (a stream block declaring more RAM than its file can have sent)' },
 } as const satisfies Record<string, CheckCode>;
 
 export type Code = keyof typeof CHECK_CODES;

@@ -2,7 +2,8 @@
 import { CAPABILITY_MAPPED_RAM, LIBVIRT_FORMAT_SPARSE, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
 import { FormatError, UsageError } from '../format/errors.js';
 import { decodeLibvirtFixed, isLibvirtMagic } from '../codec/libvirt.js';
-import { FileSource } from '../io/file-source.js';
+import type { FileSource } from '../io/file-source.js';
+import { openInput } from '../reader/input.js';
 import type { RamBlock } from '../reader/ram-block.js';
 import { checkContent, type ContentOptions } from './content.js';
 import { Findings, type Finding } from './findings.js';
@@ -49,8 +50,13 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
   const findings = new Findings();
   let source: FileSource;
   try {
-    source = await FileSource.open(path);
+    source = await openInput(path);
   } catch (e) {
+    // A compressed save whose data does not decompress: a defect of the file, found.
+    if (e instanceof FormatError) {
+      findings.add('E_DECOMPRESS', e.offset, e.message);
+      return report(path, null, findings, {}, true, null);
+    }
     const err = e as NodeJS.ErrnoException;
     findings.add('E_OPEN', 0, err.message ?? String(e));
     return report(path, null, findings, {}, false, null);
@@ -98,7 +104,8 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
       // A block x-ignore-shared left out has no content in the file to check or digest.
       const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream && !b.stream.ignored ? [b.stream] : []));
 
-      const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0);
+      // The bytes before the stream (offset=N prefix, libvirt header) hold disk blocks too.
+      const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0) + (await nonZeroBlockBytes(source, streamOffset));
       digests = await withReaderArena((arena) =>
         checkContent(path, source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, progress: opts.progress, direct: opts.direct }),
       opts);
@@ -107,6 +114,24 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
   } finally {
     await source.close();
   }
+}
+
+/**
+ * Bytes of whole 4 KiB blocks in [0, end) that hold a non-zero byte: a lower bound of what that
+ * range allocates (all-zero blocks may be holes), so an allocated prefix cannot hide holes under
+ * set bits.
+ */
+async function nonZeroBlockBytes(source: FileSource, end: number): Promise<number> {
+  const BLOCK = 4096;
+  const whole = Math.floor(Math.min(end, source.size) / BLOCK) * BLOCK;
+  const buf = new Uint8Array(Math.min(whole, 1 << 20));
+  let n = 0;
+  for (let at = 0; at < whole; at += buf.length) {
+    const len = Math.min(buf.length, whole - at);
+    await source.readInto(buf.subarray(0, len), at);
+    for (let b = 0; b < len; b += BLOCK) if (buf.subarray(b, b + BLOCK).some((x) => x !== 0)) n += BLOCK;
+  }
+  return n;
 }
 
 function report(path: string, source: FileSource | null, f: Findings, digests: Record<string, string>, checked: boolean, format: VerifyReport['format'], streamOffset = 0): VerifyReport {

@@ -149,9 +149,9 @@ export async function walkStream(source: FileSource, streamOffset: number, findi
       case 'trailing':
         streamEnd = r.offset;
         if (last === 'eof') {
-          findings.add('W_TRAILING_DATA', r.offset, `${r.length} bytes after the EOF record that are not a vmdesc`);
+          findings.add('W_TRAILING_DATA', r.offset, `${r.more ? 'more than ' : ''}${r.length} bytes after the EOF record that are not a vmdesc`);
           findings.add('W_NO_VMDESC', r.offset, 'no vmdesc after the EOF record');
-        } else if (!findings.has('E_VMDESC_JSON')) findings.add('W_TRAILING_DATA', r.offset, `${r.length} bytes after the vmdesc`);
+        } else if (!findings.has('E_VMDESC_JSON')) findings.add('W_TRAILING_DATA', r.offset, `${r.more ? 'more than ' : ''}${r.length} bytes after the vmdesc`);
         break;
       case 'stop':
         if (r.kind === 'vmdesc-short') {

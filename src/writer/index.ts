@@ -1,4 +1,4 @@
-export { MappedRamWriter, type MappedRamWriterOptions, type WriteSummary } from './mapped-ram-writer.js';
+export { MappedRamWriter, type MappedRamWriterOptions, type OutputPrefix, type WriteSummary } from './mapped-ram-writer.js';
 export { layoutBlocks, placeBlock, type BlockLayout, type RamBlockSpec } from './layout.js';
 export { PageStager, type StagerOptions } from './page-stager.js';
 export { OutputFile, tempPathFor } from './output-file.js';

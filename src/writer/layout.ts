@@ -1,5 +1,6 @@
 // Where QEMU puts every mapped-ram block entry, header, bitmap and page area (spec §3.2).
 import { MAPPED_RAM_FILE_OFFSET_ALIGNMENT, MAPPED_RAM_HEADER_SIZE } from '../format/constants.js';
+import { UsageError } from '../format/errors.js';
 import { bitmapBytes } from '../kernel/scanner.js';
 
 /** A RAMBlock as the MEM_SIZE record lists it. */
@@ -54,6 +55,8 @@ export function placeBlock(block: RamBlockSpec, entryOffset: number): BlockLayou
   const bitmapOffset = headerOffset + MAPPED_RAM_HEADER_SIZE;
   const bitmapSize = bitmapBytes(pages);
   const pagesOffset = roundUp(bitmapOffset + bitmapSize, MAPPED_RAM_FILE_OFFSET_ALIGNMENT);
+  // Offsets are exact integers only below 2^53 (a huge --offset or block length gets here).
+  if (!Number.isSafeInteger(pagesOffset + block.usedLength)) throw new UsageError(`block ${JSON.stringify(block.id)} would end beyond byte 2^53 of the file (entry at ${entryOffset})`);
   return { id: block.id, usedLength: block.usedLength, pageSize, pages, entryOffset, headerOffset, bitmapOffset, bitmapSize, pagesOffset, end: pagesOffset + block.usedLength, mrAddr, ignored: false };
 }
 

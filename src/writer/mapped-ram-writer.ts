@@ -37,6 +37,17 @@ export interface MappedRamWriterOptions {
   ramSectionId?: number;
   onWarning?: (message: string) => void;
   stager?: StagerOptions;
+  /** Bytes in front of the stream (`offset` long, e.g. a libvirt header); see OutputPrefix. */
+  prefix?: OutputPrefix;
+}
+
+/**
+ * A header a tool keeps in front of the QEMU data (libvirt's save header): `bytes` are written
+ * first (marked incomplete), `seal` at byte 0 only once everything else is durable.
+ */
+export interface OutputPrefix {
+  bytes: Uint8Array;
+  seal: Uint8Array;
 }
 
 export interface WriteSummary {
@@ -89,6 +100,11 @@ export class MappedRamWriter {
     this.out = await OutputFile.create(this.path, this.opts.force);
     try {
       this.main = await MainStreamFile.open(this.out.tempPath, offset);
+      const prefix = this.opts.prefix;
+      if (prefix) {
+        if (prefix.bytes.length !== offset) throw new UsageError(`a ${prefix.bytes.length}-byte header needs the stream at offset ${prefix.bytes.length}, not ${offset}`);
+        await this.main.pwrite(prefix.bytes, 0);
+      }
       this.pages = await PageAreaFile.open(this.out.tempPath, this.opts.directIo ?? 'auto', this.opts.onWarning ?? (() => undefined));
       this.stager = new PageStager(this.pages, this.pageSize, this.opts.stager);
       this.w.u32(QEMU_VM_FILE_MAGIC).u32(QEMU_VM_FILE_VERSION);
@@ -257,6 +273,10 @@ export class MappedRamWriter {
       const size = this.main.position;
       await this.main.sync();
       await this.pages.sync();
+      if (this.opts.prefix) {
+        await this.main.pwrite(this.opts.prefix.seal, 0);
+        await this.main.sync();
+      }
       await this.closeFds();
       await this.out.commit();
       return { path: this.path, size, pageBytes: this.stager.bytesWritten, presentPages: this.stager.presentPages, direct: this.pages.direct, blocks: this.layout };

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MigrationFile } from '../../src/index.js';
 import { getFixture, REPO_ROOT, type Fixture } from '../support/fixtures.js';
 import { runBin, runCli } from '../support/cli.js';
+import { readLibvirtHeader } from '../support/libvirt-header.js';
 
 const schema = JSON.parse(readFileSync(path.join(REPO_ROOT, 'spec/inspect.schema.json'), 'utf8'));
 const validate = new Ajv({ allErrors: true }).compile(schema);
@@ -54,10 +55,16 @@ describe('mram inspect', () => {
     const d = await runCli(['inspect', '--devices', mr.file]);
     expect(d.stdout).toMatch(/^\s+DEVICE\s+INSTANCE/m);
     expect(d.stdout).toMatch(/^\s+cpu\s/m);
+    const s = await runCli(['inspect', libvirt.file]);
+    expect(s.stdout).toMatch(/^libvirt\s+LibvirtQemudSave v2, format 6 \(sparse\)/m);
+    // --xml: the XML alone, as stored (ready for virsh define); no header: exit 1, nothing on stdout.
     const x = await runCli(['inspect', '--xml', libvirt.file]);
     expect(x.code).toBe(0);
-    expect(x.stdout).toMatch(/^libvirt\s+LibvirtQemudSave v2, format 6 \(sparse\)/m);
-    expect(x.stdout).toContain('<domain');
+    expect(x.stdout).toBe(readLibvirtHeader(readFileSync(libvirt.file).subarray(0, 1 << 20)).xml);
+    const none = await runCli(['inspect', '--xml', mr.file]);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/no libvirt save header/);
   });
 
   it('--offset reads a stream behind a prefix', async () => {

@@ -41,10 +41,10 @@ describeQemu('mram convert: mapped-ram → plain stream, and re-layout', () => {
     expect(r.stdout.equals(fs.readFileSync(viaFile))).toBe(true);
   });
 
-  it('re-lays out a libvirt mapped-ram save at a new offset (header stripped, zero pages rescanned)', async () => {
+  it('re-lays out a libvirt mapped-ram save at a new offset (header dropped on request, zero pages rescanned)', async () => {
     const fx = await getFixture('libvirt-mr-32m');
     const out = path.join(scratch(), 'relayout.mram');
-    const r = runCli(['convert', fx.file, out, '--to', 'mapped-ram', '--offset', '4096']);
+    const r = runCli(['convert', fx.file, out, '--to', 'mapped-ram', '--offset', '4096', '--drop-libvirt-header']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const f = await MigrationFile.open(out, { offset: 4096 });

@@ -222,7 +222,9 @@ describe('fuzz: verify and the reader on mutated QEMU files', () => {
     u8(1), num(2, 4), str('ram'), num(0, 4), num(4, 4), num(N * L + 4, 8);
     for (let i = 0; i < N; i++) str(`b${i}`), num(L, 8);
     for (let i = 0; i < N; i++) num(2, 8), str(`b${i}`), u8(0);
-    num(0x10, 8), u8(0x7e), num(2, 4), u8(0);
+    num(0x10, 8), u8(0x7e), num(2, 4);
+    // RAM END (EOS, footer), then EOF: a stream reaching EOF with RAM still open is incomplete.
+    u8(3), num(2, 4), num(0x10, 8), u8(0x7e), num(2, 4), u8(0);
     const f = path.join(dir, 'bomb.mig');
     fs.writeFileSync(f, Buffer.concat(parts));
     const before = process.memoryUsage().rss;

@@ -1,0 +1,3 @@
+import { libvirtSuite } from './suite.js';
+
+libvirtSuite('libvirt11');
