@@ -1,76 +1,65 @@
 // `mram compare A B [--stat] [--json] [--devices]`: qemu-img compare for guest RAM (exit 0 same, 1 different, 2 error).
-import { parseArgs } from 'node:util';
 import { compareMigrationFiles, type CompareReport } from '../compare/compare.js';
 import { escapeControl } from '../format/escape.js';
-import { UsageError } from '../format/errors.js';
 import { MigrationFile } from '../reader/migration-file.js';
-import { parseSize, reportError, type CliIO, type Command } from './io.js';
+import { defineCommand, fileArgument, positionals, sizeOption } from './command.js';
+import { EXIT_USAGE, reportError, type CliIO, type Command } from './io.js';
 import { humanBytes, table } from './text.js';
 
-const HELP = `usage: mram compare A B [--stat] [--json] [--devices] [--offset-a N] [--offset-b N]
-
-Compares the guest RAM of two migration files (mapped-ram, plain stream, libvirt
-saves; any combination). Blocks are matched by id; absent pages read as zeros.
-  --stat       per-block counts of equal, differing, only-in-A and only-in-B pages
-  --json       the whole report as JSON (implies reading every page, like --stat)
-  --devices    also compare device state, section by section (idstr + instance)
-  --offset-a N, --offset-b N
-               A's / B's QEMU stream starts at byte N (like file:PATH,offset=N)
-Without --stat/--json the comparison stops at the first difference.
-Exit status (as qemu-img compare): 0 identical, 1 different, 2 error.
-`;
-
+/** Exit codes of compare, as qemu-img compare's. */
 export const EXIT_IDENTICAL = 0;
 export const EXIT_DIFFERENT = 1;
 export const EXIT_ERROR = 2;
 
-export const compare: Command = async (args: string[], io: CliIO): Promise<number> => {
-  let values: { stat?: boolean; json?: boolean; devices?: boolean; help?: boolean; 'offset-a'?: string; 'offset-b'?: string };
-  let files: string[];
-  try {
-    const p = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        stat: { type: 'boolean' },
-        json: { type: 'boolean' },
-        devices: { type: 'boolean' },
-        'offset-a': { type: 'string' },
-        'offset-b': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    values = p.values;
-    files = p.positionals;
-    if (!values.help && files.length !== 2) throw new UsageError('compare takes two files, A and B');
-  } catch (e) {
-    io.stderr.write(`mram compare: ${escapeControl((e as Error).message)}\n${HELP}`);
-    return EXIT_ERROR;
-  }
-  if (values.help) {
-    io.stdout.write(HELP);
-    return EXIT_IDENTICAL;
-  }
-  const opened: MigrationFile[] = [];
-  let current = files[0]!;
-  try {
-    for (const [i, f] of files.entries()) {
-      current = f;
-      const offset = values[i === 0 ? 'offset-a' : 'offset-b'];
-      opened.push(await MigrationFile.open(f, { offset: offset === undefined ? undefined : parseSize(offset, i === 0 ? '--offset-a' : '--offset-b') }));
+const command = defineCommand(
+  {
+    name: 'compare',
+    synopsis: ['A B [--stat] [--json] [--devices] [--offset-a N] [--offset-b N]'],
+    about: `Compares the guest RAM of two migration files (mapped-ram, plain stream, libvirt
+saves; any combination). Blocks are matched by id; absent pages read as zeros. Without
+--stat or --json the comparison stops at the first difference.`,
+    options: {
+      stat: { type: 'boolean', help: 'per-block counts of equal, differing, only-in-A and only-in-B pages' },
+      devices: { type: 'boolean', help: 'also compare device state, section by section (idstr + instance)' },
+      'offset-a': { type: 'string', value: 'N', help: "A's QEMU stream starts at byte N (like file:PATH,offset=N)" },
+      'offset-b': { type: 'string', value: 'N', help: "B's QEMU stream starts at byte N" },
+    },
+    footer: 'Exit status (as qemu-img compare): 0 identical, 1 different, 2 error (usage errors included).',
+  },
+  async ({ io, values, positionals: args, json, progress }) => {
+    const files = positionals(args, ['A', 'B']).map((f) => fileArgument(f, 'compare'));
+    const offsets = [sizeOption(values, 'offset-a'), sizeOption(values, 'offset-b')];
+    const opened: MigrationFile[] = [];
+    let current: string | undefined = files[0];
+    try {
+      for (const [i, f] of files.entries()) {
+        current = f;
+        opened.push(await MigrationFile.open(f, { offset: offsets[i] }));
+      }
+      current = undefined;
+      const line = progress('compare');
+      const r = await compareMigrationFiles(opened[0]!, opened[1]!, {
+        stopAtFirst: !values.stat && !json,
+        devices: values.devices === true,
+        progress: (done, total) => line.update(done, total),
+      });
+      line.end();
+      io.stdout.write(json ? JSON.stringify(r, null, 2) + '\n' : human(r, values.stat === true));
+      return r.identical ? EXIT_IDENTICAL : EXIT_DIFFERENT;
+    } catch (e) {
+      reportError(io, 'compare', e, current);
+      return EXIT_ERROR;
+    } finally {
+      for (const f of opened) await f.close();
     }
-    current = '';
-    const r = await compareMigrationFiles(opened[0]!, opened[1]!, { stopAtFirst: !values.stat && !values.json, devices: values.devices });
-    io.stdout.write(values.json ? JSON.stringify(r, null, 2) + '\n' : human(r, values.stat === true));
-    return r.identical ? EXIT_IDENTICAL : EXIT_DIFFERENT;
-  } catch (e) {
-    reportError(io, 'compare', e, current || undefined);
-    return EXIT_ERROR;
-  } finally {
-    for (const f of opened) await f.close();
-  }
-};
+  },
+);
 
+/** Usage errors exit 2 too: scripts read 1 as "different", as with qemu-img. */
+export const compare: Command = async (args: string[], io: CliIO) => {
+  const code = await command(args, io);
+  return code === EXIT_USAGE ? EXIT_ERROR : code;
+};
 function human(r: CompareReport, stat: boolean): string {
   const e = escapeControl;
   const out: string[] = [];

@@ -1,92 +1,74 @@
 // `mram extract FILE --block ID -o OUT | --all DIR [--offset N] [--force]`: raw RAM images, sparse.
-import { FormatError, UsageError } from '../format/errors.js';
+import { extractAll, extractBlock, extractToStream, type ExtractResult } from '../extract/index.js';
+import fs from 'node:fs';
 import { escapeControl } from '../format/escape.js';
-import { extractAll, extractBlock, extractToStream } from '../extract/index.js';
+import { FormatError } from '../format/errors.js';
 import { MigrationFile } from '../reader/migration-file.js';
-import { EXIT_OK, parseSize, reportError, type CliIO, type Command } from './io.js';
+import { ArgumentError, binaryToStdout, defineCommand, fileArgument, positionals, sizeOption } from './command.js';
+import { EXIT_OK, reportError } from './io.js';
+import { humanBytes } from './text.js';
 
-const HELP = `usage: mram extract FILE --block ID -o OUT [--offset N] [--force] [--snapshot NAME|ID]
-       mram extract FILE --all DIR [--offset N] [--force] [--snapshot NAME|ID]
-
-Writes the raw guest RAM image of RAM blocks (mapped-ram or plain stream files).
-  --block ID -o OUT  one block; OUT '-' writes the dense image to stdout
-  --all DIR          every block into DIR; file name = idstr with bytes other than
-                     [A-Za-z0-9_@+-.] as %XX, plus ".ram" (e.g. %2From@etc%2Facpi%2Ftables.ram)
-  --force            overwrite existing files
-  --snapshot S       FILE is a qcow2 image: the RAM of its internal snapshot S
-Files are sparse: absent and all-zero pages are left as holes.
+export const extract = defineCommand(
+  {
+    name: 'extract',
+    synopsis: ['FILE --block ID -o OUT [--offset N] [--snapshot S] [-f] [--json] [-q]', 'FILE --all DIR [--offset N] [--snapshot S] [-f] [--json] [-q]'],
+    about: `Writes the raw guest RAM image of RAM blocks (mapped-ram or plain stream files).
+Files are sparse: absent and all-zero pages are left as holes. FILE cannot be - (stdin).
 A block that x-ignore-shared left out has no memory in the file: --block refuses it
-(exit 1), --all skips it with a note.
-`;
-
-interface ExtractArgs {
-  file: string;
-  block?: string;
-  out?: string;
-  all?: string;
-  offset?: number;
-  force: boolean;
-  snapshot?: string;
-}
-
-function parseArgs(args: string[]): ExtractArgs | null {
-  const o: Partial<ExtractArgs> = { force: false };
-  const value = (i: number, flag: string) => {
-    const v = args[i];
-    if (v === undefined) throw new UsageError(`${flag} needs a value`);
-    return v;
-  };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--help' || a === '-h') return null;
-    else if (a === '--force' || a === '-f') o.force = true;
-    else if (a === '--block') o.block = value(++i, a);
-    else if (a === '-o' || a === '--output') o.out = value(++i, a);
-    else if (a === '--all') o.all = value(++i, a);
-    else if (a === '--snapshot') o.snapshot = value(++i, a);
-    else if (a === '--offset') o.offset = parseSize(value(++i, a), '--offset');
-    else if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option ${JSON.stringify(a)}`);
-    else if (o.file !== undefined) throw new UsageError('extract takes one FILE');
-    else o.file = a;
-  }
-  if (o.file === undefined) throw new UsageError('extract needs a FILE');
-  if ((o.all === undefined) === (o.block === undefined)) throw new UsageError('give either --block ID -o OUT or --all DIR');
-  if (o.block !== undefined && o.out === undefined) throw new UsageError('--block needs -o OUT');
-  return o as ExtractArgs;
-}
-
-export const extract: Command = async (args: string[], io: CliIO): Promise<number> => {
-  let o: ExtractArgs | null;
-  try {
-    o = parseArgs(args);
-  } catch (e) {
-    io.stderr.write(HELP);
-    return reportError(io, 'extract', e);
-  }
-  if (!o) {
-    io.stdout.write(HELP);
-    return EXIT_OK;
-  }
-  let file: MigrationFile | null = null;
-  try {
-    file = await MigrationFile.open(o.file, { offset: o.offset, snapshot: o.snapshot });
-    if (o.all !== undefined) {
-      for (const b of file.blocks.filter((x) => x.ignored)) {
-        io.stderr.write(`${escapeControl(b.id)}: skipped, left out by x-ignore-shared (its memory is not in the file)\n`);
-      }
-      for (const r of await extractAll(file, o.all, { force: o.force })) {
-        io.stderr.write(`${escapeControl(r.block)} -> ${escapeControl(r.path)} (${r.length} bytes, ${r.written} written)\n`);
-      }
-    } else if (o.out === '-') {
-      await extractToStream(file, file.block(o.block!), io.stdout);
-    } else {
-      await extractBlock(file, file.block(o.block!), o.out!, { force: o.force });
+(exit 1), --all skips it with a note.`,
+    options: {
+      block: { type: 'string', value: 'ID', help: 'the RAM block to write (its idstr, e.g. pc.ram)' },
+      output: { type: 'string', short: 'o', value: 'OUT', help: "with --block: the image file; '-' writes the dense image to stdout" },
+      all: { type: 'string', value: 'DIR', help: 'every block into DIR; file name = idstr with bytes other than\n[A-Za-z0-9_@+-.] as %XX, plus ".ram" (e.g. %2From@etc%2Facpi%2Ftables.ram)' },
+      offset: { type: 'string', value: 'N', help: 'the QEMU stream starts at byte N (like file:PATH,offset=N)' },
+      force: { type: 'boolean', short: 'f', default: false, help: 'overwrite existing files' },
+      snapshot: { type: 'string', value: 'S', help: 'FILE is a qcow2 image: the RAM of its internal snapshot S (name or id)' },
+    },
+    footer: 'Exit status: 0 written, 1 input or output failed, 64 usage error (see README).',
+  },
+  async ({ io, values, positionals: args, json, progress }) => {
+    const [path] = positionals(args, ['FILE']) as [string];
+    fileArgument(path, 'extract');
+    const block = values.block as string | undefined;
+    const out = values.output as string | undefined;
+    const all = values.all as string | undefined;
+    if ((all === undefined) === (block === undefined)) throw new ArgumentError('give either --block ID -o OUT or --all DIR');
+    if (block !== undefined && out === undefined) throw new ArgumentError('--block needs -o OUT');
+    if (all !== undefined && out !== undefined) throw new ArgumentError('-o goes with --block; --all names a directory');
+    if (out !== undefined && out !== '-' && isDirectory(out)) throw new ArgumentError(`-o ${out} is a directory: name the image file (or use --all DIR for every block)`);
+    if (out === '-') {
+      if (json) throw new ArgumentError('--json needs -o to name a file: standard output carries the image');
+      binaryToStdout(io, 'a RAM image');
     }
-    return EXIT_OK;
-  } catch (e) {
-    // Only format errors are about the input; write errors name their file themselves.
-    return reportError(io, 'extract', e, e instanceof FormatError ? o.file : undefined);
-  } finally {
-    await file?.close();
-  }
-};
+    const offset = sizeOption(values, 'offset');
+    let file: MigrationFile | null = null;
+    try {
+      file = await MigrationFile.open(path, { offset, snapshot: values.snapshot as string | undefined });
+      const line = progress('extract');
+      const onProgress = (done: number, total: number) => line.update(done, total);
+      let results: ExtractResult[];
+      if (all !== undefined) {
+        for (const b of file.blocks.filter((x) => x.ignored)) {
+          io.stderr.write(`${escapeControl(b.id)}: skipped, left out by x-ignore-shared (its memory is not in the file)\n`);
+        }
+        results = await extractAll(file, all, { force: values.force as boolean, progress: onProgress });
+      } else if (out === '-') {
+        await extractToStream(file, file.block(block!), io.stdout, { progress: onProgress });
+        results = [];
+      } else results = [await extractBlock(file, file.block(block!), out!, { force: values.force as boolean, progress: onProgress })];
+      const written = results.reduce((n, r) => n + r.written, 0);
+      line.end(results.length ? `${results.length} image${results.length === 1 ? '' : 's'}, ${humanBytes(written)} of pages written` : undefined);
+      if (json) io.stdout.write(JSON.stringify({ file: path, images: results }, null, 2) + '\n');
+      return EXIT_OK;
+    } catch (e) {
+      // Only format errors are about the input; write errors name their file themselves.
+      return reportError(io, 'extract', e, e instanceof FormatError ? path : undefined);
+    } finally {
+      await file?.close();
+    }
+  },
+);
+
+function isDirectory(p: string): boolean {
+  return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
+}

@@ -1,32 +1,15 @@
 // `mram inspect`: a one-screen summary of a migration file, or its whole map as JSON.
-import { parseArgs } from 'node:util';
 import { escapeControl } from '../format/escape.js';
+import { stat } from 'node:fs/promises';
 import { FileSource } from '../io/file-source.js';
 import { blockMapInput, occupancyBar } from '../map/map.js';
 import { readLibvirtHeader } from '../reader/input.js';
-import { stat } from 'node:fs/promises';
 import { MigrationFile } from '../reader/migration-file.js';
 import { isQcow2File, listSnapshots } from '../reader/snapshot.js';
 import { snapshotsJson, snapshotsText } from './snapshots.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseSize, reportError, type CliIO } from './io.js';
+import { defineCommand, fileArgument, positionals, sizeOption } from './command.js';
+import { EXIT_FAILURE, EXIT_OK, reportError, type CliIO } from './io.js';
 import { humanBytes, table } from './text.js';
-
-const HELP = `usage: mram inspect FILE [--offset N] [--json] [--devices] [--xml]
-       mram inspect DISK.qcow2 [--snapshot NAME|ID] [--json] [--devices]
-
-Shows the structure of a QEMU migration file (mapped-ram or plain stream, optionally
-inside a libvirt save header). Reads metadata only. Exits 1 with one error line when the
-file is not a migration file or cannot be mapped to its end (the partial map is printed).
-
-  --offset N   the QEMU stream starts at byte N (like file:PATH,offset=N);
-               default: after a libvirt header if present, else 0
-  --json       print the full map as JSON (schema: spec/inspect.schema.json)
-  --devices    list every device section
-  --xml        print only the domain XML of a libvirt save (for virsh define); exits 1
-               when FILE has no libvirt header
-  --snapshot S the VM state of internal snapshot S (name or id) of a qcow2 image;
-               without it, a qcow2 image's snapshots with VM state are listed
-`;
 
 /** The JSON document of `inspect --json` (spec/inspect.schema.json). */
 export function inspectJson(f: MigrationFile): object {
@@ -133,58 +116,51 @@ function occupancyLines(f: MigrationFile): string[] {
 
 const BAR_WIDTH = 48;
 
-export async function inspect(args: string[], io: CliIO): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        offset: { type: 'string' },
-        json: { type: 'boolean' },
-        devices: { type: 'boolean' },
-        xml: { type: 'boolean' },
-        snapshot: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    io.stderr.write(`mram inspect: ${escapeControl((e as Error).message)}\n${HELP}`);
-    return EXIT_USAGE;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    io.stdout.write(HELP);
-    return EXIT_OK;
-  }
-  if (positionals.length !== 1) {
-    io.stderr.write(`mram inspect: expected one FILE\n${HELP}`);
-    return EXIT_USAGE;
-  }
-  const path = positionals[0]!;
-  if (values.xml) return printXml(path, io);
-  let file: MigrationFile | undefined;
-  try {
-    const offset = values.offset === undefined ? undefined : parseSize(values.offset, '--offset');
-    if (values.snapshot === undefined && (await isQcow2File(path))) {
-      const st = await stat(path);
-      const listing = { path, size: st.size, allocated: st.blocks * 512, ...(await listSnapshots(path)) };
-      io.stdout.write(values.json ? JSON.stringify(snapshotsJson(listing), null, 2) + '\n' : snapshotsText(listing));
-      return EXIT_OK;
+export const inspect = defineCommand(
+  {
+    name: 'inspect',
+    synopsis: ['FILE [--offset N] [--devices] [--xml] [--json]', 'DISK.qcow2 [--snapshot NAME|ID] [--devices] [--json]'],
+    about: `Shows the structure of a QEMU migration file (mapped-ram or plain stream, optionally
+inside a libvirt save header). Reads metadata only. Exits 1 with one error line when the
+file is not a migration file or cannot be mapped to its end (the partial map is printed).
+FILE cannot be - (stdin).`,
+    options: {
+      offset: { type: 'string', value: 'N', help: 'the QEMU stream starts at byte N (like file:PATH,offset=N);\ndefault: after a libvirt header if present, else 0' },
+      devices: { type: 'boolean', help: 'list every device section' },
+      xml: { type: 'boolean', help: 'print only the domain XML of a libvirt save (for virsh define); exits 1\nwhen FILE has no libvirt header' },
+      snapshot: { type: 'string', value: 'S', help: "the VM state of internal snapshot S (name or id) of a qcow2 image;\nwithout it, a qcow2 image's snapshots with VM state are listed" },
+    },
+    footer: `With --json the full map is printed (schema: spec/inspect.schema.json).
+Exit status: 0 mapped to the end, 1 not a migration file or mapped in part, 64 usage error.`,
+  },
+  async ({ io, values, positionals: args, json }) => {
+    const [path] = positionals(args, ['FILE']) as [string];
+    fileArgument(path, 'inspect', 'the device descriptions are at its end');
+    const offset = sizeOption(values, 'offset');
+    if (values.xml) return printXml(path, io);
+    let file: MigrationFile | undefined;
+    try {
+      const snapshot = values.snapshot as string | undefined;
+      if (snapshot === undefined && (await isQcow2File(path))) {
+        const st = await stat(path);
+        const listing = { path, size: st.size, allocated: st.blocks * 512, ...(await listSnapshots(path)) };
+        io.stdout.write(json ? JSON.stringify(snapshotsJson(listing), null, 2) + '\n' : snapshotsText(listing));
+        return EXIT_OK;
+      }
+      file = await MigrationFile.open(path, { offset, snapshot });
+      io.stdout.write(json ? JSON.stringify(inspectJson(file), null, 2) + '\n' : inspectText(file, { devices: values.devices === true, bars: io.stdout.isTTY === true }));
+      if (file.complete) return EXIT_OK;
+      // The map above is partial: say why on one line and fail, so scripts do not take it as whole.
+      const why = file.notes[0] ?? 'no EOF record';
+      io.stderr.write(`mram inspect: ${escapeControl(path)}: incomplete: ${escapeControl(why)}\n`);
+      return EXIT_FAILURE;
+    } catch (e) {
+      return reportError(io, 'inspect', e, path);
+    } finally {
+      await file?.close();
     }
-    file = await MigrationFile.open(path, { offset, snapshot: values.snapshot });
-    io.stdout.write(values.json ? JSON.stringify(inspectJson(file), null, 2) + '\n' : inspectText(file, { ...values, bars: io.stdout.isTTY === true }));
-    if (file.complete) return EXIT_OK;
-    // The map above is partial: say why on one line and fail, so scripts do not take it as whole.
-    const why = file.notes[0] ?? 'no EOF record';
-    io.stderr.write(`mram inspect: ${escapeControl(path)}: incomplete: ${escapeControl(why)}\n`);
-    return EXIT_FAILURE;
-  } catch (e) {
-    return reportError(io, 'inspect', e, path);
-  } finally {
-    await file?.close();
-  }
-}
+  },
+);
 
 /** `--xml`: the domain XML alone, from the header (a compressed save is not decompressed). */
 async function printXml(path: string, io: CliIO): Promise<number> {

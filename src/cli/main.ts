@@ -1,4 +1,5 @@
 // `mram` entry point: picks the command; each command lives in its own module, loaded on demand.
+import fs from 'node:fs';
 import { escapeControl } from '../format/escape.js';
 import { EXIT_USAGE, processIO, watchStdout, type CliIO, type Command } from './io.js';
 
@@ -11,26 +12,44 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   extract: { summary: 'write raw RAM images of RAM blocks', load: async () => (await import('./extract.js')).extract },
 };
 
+/** The package's version, from package.json (two levels up from src/cli and dist/cli alike). */
+export function version(): string {
+  return (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 export function usage(): string {
-  const lines = ['usage: mram <command> [options]', '', 'commands:'];
+  const lines = ['usage: mram <command> [options]', '       mram help <command>', '       mram --version', '', 'commands:'];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${c.summary}`);
-  lines.push('', "Run 'mram <command> --help' for a command's options.");
+  lines.push(
+    '',
+    'options of every command:',
+    '  --json       the result as JSON on stdout',
+    '  -q, --quiet  no progress or summary on stderr',
+    '  -h, --help   the command\'s help',
+    '',
+    "Run 'mram help <command>' for a command's options.",
+  );
   return lines.join('\n') + '\n';
 }
 
 export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    (name === undefined ? io.stderr : io.stdout).write(usage());
-    return name === undefined ? EXIT_USAGE : 0;
+  if (name === undefined) {
+    io.stderr.write(usage());
+    return EXIT_USAGE;
   }
-  if (name === '--version') {
-    io.stdout.write('mram 0.1.0\n');
+  if (name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
+    io.stdout.write(usage());
     return 0;
   }
+  if (name === '--version' || name === '-V') {
+    io.stdout.write(`mram ${version()}\n`);
+    return 0;
+  }
+  if (name === 'help') return main([rest[0]!, '--help', ...rest.slice(1)], io);
   const command = COMMANDS[name];
   if (!command) {
-    io.stderr.write(`mram: unknown command ${JSON.stringify(escapeControl(name))}\n${usage()}`);
+    io.stderr.write(`mram: unknown command ${JSON.stringify(escapeControl(name))}\nTry 'mram --help' for the list of commands.\n`);
     return EXIT_USAGE;
   }
   const run = await command.load();

@@ -9,9 +9,14 @@ import { PageAreaFile, writeFailure } from '../io/direct-writer.js';
 import { OutputFile, refuseSameFile } from '../writer/output-file.js';
 import { blockPath } from './names.js';
 
-export interface ExtractOptions extends PageReaderOptions {
+export interface ExtractOptions extends ExtractProgress {
   /** Replace an existing output file. */
   force?: boolean;
+}
+
+export interface ExtractProgress extends PageReaderOptions {
+  /** Called after each chunk: bytes of guest RAM done so far of `total` (all blocks for extractAll). */
+  progress?: (done: number, total: number) => void;
 }
 
 export interface ExtractResult {
@@ -59,6 +64,7 @@ export async function extractBlock(file: MigrationFile, block: RamBlock, out: st
           await pages.write(c.data.subarray(from, from + len), (c.firstPage + run.start) * block.pageSize);
           written += len;
         }
+        opts.progress?.(Math.min(block.usedLength, (c.firstPage + c.pages) * block.pageSize), block.usedLength);
       }
       // Durable before the rename, so a crash never leaves a plausible-looking image.
       await pages.sync();
@@ -84,13 +90,19 @@ export async function extractAll(file: MigrationFile, dir: string, opts: Extract
   if (!opts.force) for (const t of targets) if (await exists(t.out)) throw new UsageError(`${t.out} exists (use --force to overwrite it)`);
   return withReaderArena(async (arena) => {
     const results: ExtractResult[] = [];
-    for (const t of targets) results.push(await extractBlock(file, t.b, t.out, opts, arena));
+    const total = targets.reduce((n, t) => n + t.b.usedLength, 0);
+    let before = 0;
+    for (const t of targets) {
+      const progress = opts.progress && ((done: number) => opts.progress!(before + done, total));
+      results.push(await extractBlock(file, t.b, t.out, { ...opts, progress }, arena));
+      before += t.b.usedLength;
+    }
     return results;
   }, opts);
 }
 
 /** Dense raw image on a stream (e.g. stdout): zeros included. */
-export async function extractToStream(file: MigrationFile, block: RamBlock, out: NodeJS.WritableStream, opts: PageReaderOptions = {}): Promise<number> {
+export async function extractToStream(file: MigrationFile, block: RamBlock, out: NodeJS.WritableStream, opts: ExtractProgress = {}): Promise<number> {
   if (block.ignored) throw new IgnoredBlockError(block.id);
   return withReaderArena(async (arena) => {
     let n = 0;
@@ -99,6 +111,7 @@ export async function extractToStream(file: MigrationFile, block: RamBlock, out:
       const copy = Buffer.from(c.data);
       await new Promise<void>((resolve, reject) => out.write(copy, (err) => (err ? reject(writeFailure(err, 'standard output')) : resolve())));
       n += copy.length;
+      opts.progress?.(Math.min(block.usedLength, n), block.usedLength);
     }
     return n;
   }, opts);

@@ -1,9 +1,8 @@
-import { copyFileSync, existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Ajv } from 'ajv';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MigrationFile } from '../../src/index.js';
 import { getFixture, REPO_ROOT, type Fixture } from '../support/fixtures.js';
 import { runBin, runCli } from '../support/cli.js';
@@ -12,6 +11,7 @@ import { readLibvirtHeader } from '../support/libvirt-header.js';
 const schema = JSON.parse(readFileSync(path.join(REPO_ROOT, 'spec/inspect.schema.json'), 'utf8'));
 const validate = new Ajv({ allErrors: true }).compile(schema);
 const tmp = mkdtempSync(path.join(tmpdir(), 'mram-inspect-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** One error line naming an offset, no stack trace. */
 function expectOneLineError(stderr: string, offset: number): void {
