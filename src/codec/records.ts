@@ -89,6 +89,15 @@ export interface ReadRecordsOptions {
   mappedRam?: (first: { idstr: string; headerOffset: number; configured: boolean }) => boolean | Promise<boolean>;
 }
 
+/**
+ * A device section whose version differs from the one its vmdesc entry records (both written by
+ * the same QEMU): QEMU's loader refuses it ("unsupported version", "too old"). Null when they agree.
+ */
+export function deviceVersionMismatch(r: Extract<MigrationRecord, { type: 'device-state' }>): FormatError | null {
+  if (r.device.version === undefined || r.device.version === r.header.version) return null;
+  return new FormatError(r.offset, `device section ${JSON.stringify(r.header.idstr)} at version ${r.device.version}, as its vmdesc entry records`, `version ${r.header.version}`, 'device');
+}
+
 export async function* readRecords(c: Cursor, opts: ReadRecordsOptions = {}): AsyncGenerator<MigrationRecord, void, undefined> {
   const start = c.offset;
   await c.need(8, 'QEMU migration file header').catch((e) => {

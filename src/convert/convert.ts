@@ -95,6 +95,7 @@ export async function convertMigration(
   const file = await MigrationFile.open(input, { offset, snapshot: opts.snapshot });
   try {
     if (!file.complete) throw new UsageError(`${input} is incomplete (${file.notes.join('; ') || 'no EOF record'})`);
+    file.requireLoadable();
     const prefix = libvirtOutputPrefix(file.libvirt, to, opts);
     if (to === 'mapped-ram') {
       if (typeof output !== 'string') throw new UsageError('mapped-ram output must be a file (it is written out of order)');

@@ -1,7 +1,7 @@
 // Plain stream or mapped-ram → mapped-ram: the main stream is copied record by record (RAM PART/END
 // reduced to EOS), pages go to their slots in the page areas, zero pages become holes.
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
-import { readRecords, type MigrationRecord } from '../codec/records.js';
+import { deviceVersionMismatch, readRecords, type MigrationRecord } from '../codec/records.js';
 import type { SectionHeader } from '../codec/section.js';
 import { isIgnoredEntry, type RamBlockEntry } from '../codec/ram.js';
 import { CAPABILITY_MAPPED_RAM, CAPABILITY_X_IGNORE_SHARED, RAM_SECTION_IDSTR } from '../format/constants.js';
@@ -188,9 +188,12 @@ async function translate(
         case 'ram-eos':
           if (ramStart && !ramStarted) throw new FormatError(r.offset, 'a RAM START section listing its blocks');
           break;
-        case 'device-state':
+        case 'device-state': {
+          const refused = deviceVersionMismatch(r);
+          if (refused) throw refused;
           await w.writeDevice({ idstr: r.header.idstr, instanceId: r.header.instanceId, version: r.header.version, sectionId: r.header.sectionId }, r.data!);
           break;
+        }
         case 'section-footer':
           break;
         case 'eof':

@@ -3,6 +3,7 @@
 import { ByteWriter } from '../codec/byte-writer.js';
 import { writeConfiguration, type Configuration } from '../codec/configuration.js';
 import { writeRamWord } from '../codec/ram.js';
+import { deviceVersionMismatch } from '../codec/records.js';
 import { writeCommand, writeFooter, writeSectionHeader, type SectionHeader } from '../codec/section.js';
 import { CAPABILITY_MAPPED_RAM, QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION, RAM_SECTION_IDSTR, RamFlag, RecordType } from '../format/constants.js';
 import { FormatError } from '../format/errors.js';
@@ -75,9 +76,12 @@ export async function mappedRamToStream(file: MigrationFile, sink: ByteSink, opt
         case 'ram-zero':
         case 'ram-flush':
           throw new FormatError(r.offset, 'a mapped-ram file (no page records in the main stream)');
-        case 'device-state':
+        case 'device-state': {
+          const refused = deviceVersionMismatch(r);
+          if (refused) throw refused;
           w.bytes(r.data!);
           break;
+        }
         case 'section-footer':
           writeFooter(w, r.header.sectionId);
           if (ram && r.header.sectionId === ram.sectionId && r.header.kind === 'start' && !pagesDone) {

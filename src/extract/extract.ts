@@ -40,8 +40,9 @@ function chunksOf(file: MigrationFile, block: RamBlock, arena: Arena, opts: Page
  * multi-GiB image does not push other processes' data out of the page cache.
  */
 export async function extractBlock(file: MigrationFile, block: RamBlock, out: string, opts: ExtractOptions = {}, arena?: Arena): Promise<ExtractResult> {
-  // Refused before OUT is created: the block's memory is not in the file.
+  // Refused before OUT is created: the block's memory is not in the file, or QEMU would not load it.
   if (block.ignored) throw new IgnoredBlockError(block.id);
+  file.requireLoadable();
   if (!arena) return withReaderArena((a) => extractBlock(file, block, out, opts, a), opts);
   refuseSameFile(file.path, out);
   const output = await OutputFile.create(out, opts.force);
@@ -85,6 +86,7 @@ export async function extractBlock(file: MigrationFile, block: RamBlock, out: st
  */
 export async function extractAll(file: MigrationFile, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult[]> {
   if (file.blocks.length === 0) throw new FormatError(file.streamOffset, 'a RAM section (the migration holds no RAM)', 'none');
+  file.requireLoadable();
   await fsp.mkdir(dir, { recursive: true });
   const targets = file.blocks.filter((b) => !b.ignored).map((b) => ({ b, out: blockPath(dir, b.id) }));
   if (!opts.force) for (const t of targets) if (await exists(t.out)) throw new UsageError(`${t.out} exists (use --force to overwrite it)`);
@@ -104,6 +106,7 @@ export async function extractAll(file: MigrationFile, dir: string, opts: Extract
 /** Dense raw image on a stream (e.g. stdout): zeros included. */
 export async function extractToStream(file: MigrationFile, block: RamBlock, out: NodeJS.WritableStream, opts: ExtractProgress = {}): Promise<number> {
   if (block.ignored) throw new IgnoredBlockError(block.id);
+  file.requireLoadable();
   return withReaderArena(async (arena) => {
     let n = 0;
     for await (const c of chunksOf(file, block, arena, opts)) {

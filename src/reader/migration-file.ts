@@ -4,7 +4,7 @@ import { FormatError, hex, UsageError } from '../format/errors.js';
 import type { LibvirtHeader } from '../codec/libvirt.js';
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
 import { hasNoAreas, type RamBlockEntry } from '../codec/ram.js';
-import { readRecords, type MigrationRecord } from '../codec/records.js';
+import { deviceVersionMismatch, readRecords, type MigrationRecord } from '../codec/records.js';
 import { readVmdescAtEnd, type LocatedVmdesc } from '../codec/vmdesc.js';
 import { FileCursor } from '../io/cursor.js';
 import type { PositionalSource } from '../io/source.js';
@@ -54,6 +54,8 @@ export class MigrationFile {
   readonly blocks: RamBlock[] = [];
   readonly sections: SectionInfo[] = [];
   readonly devices: DeviceInfo[] = [];
+  /** Sections QEMU's loader refuses although the file maps to its end (a device section's version). */
+  readonly refusals: FormatError[] = [];
   /** Why parsing ended early or what it skipped (e.g. no vmdesc to size device sections). */
   readonly notes: string[] = [];
   configuration: Configuration | null = null;
@@ -85,6 +87,15 @@ export class MigrationFile {
   /** True when the walk reached the EOF record. */
   get complete(): boolean {
     return this.sections.some((s) => s.type === 'eof');
+  }
+
+  /**
+   * Throws unless QEMU's loader would load the file as mram reads it: mapped to its EOF record and
+   * no section it refuses. What extracts or converts RAM calls this first.
+   */
+  requireLoadable(): void {
+    if (!this.complete) throw new FormatError(this.size, `a complete migration ending in an EOF record (QEMU refuses the file): ${this.notes[0] ?? 'no EOF record'}`, 'end of file', 'no-eof');
+    if (this.refusals.length) throw this.refusals[0];
   }
 
   block(id: string): RamBlock {
@@ -170,9 +181,12 @@ export class MigrationFile {
           b.record(r.pageIndex, r.type === 'ram-page' ? r.dataOffset : null);
           break;
         }
-        case 'device-state':
+        case 'device-state': {
+          const refused = deviceVersionMismatch(r);
+          if (refused) this.refusals.push(refused);
           device = { idstr: r.header.idstr, instanceId: r.header.instanceId, version: r.header.version, offset: open!.offset, payloadOffset: r.offset, payloadLength: r.length };
           break;
+        }
         case 'section-footer':
           open!.length = r.offset + 5 - open!.offset;
           push(open!);

@@ -6,7 +6,7 @@ import { FormatError, type FormatErrorKind } from '../format/errors.js';
 import { escapeControl } from '../format/escape.js';
 import { targetPageSize, type Configuration } from '../codec/configuration.js';
 import { hasNoAreas, type RamBlockEntry } from '../codec/ram.js';
-import { readRecords, type MigrationRecord } from '../codec/records.js';
+import { deviceVersionMismatch, readRecords, type MigrationRecord } from '../codec/records.js';
 import { readVmdescAtEnd, type LocatedVmdesc } from '../codec/vmdesc.js';
 import { FileCursor } from '../io/cursor.js';
 import type { PositionalSource } from '../io/source.js';
@@ -129,7 +129,7 @@ export async function walkStream(source: PositionalSource, streamOffset: number,
       }
       case 'device-state':
         devices++;
-        if (r.device.version !== undefined && r.device.version !== r.header.version) {
+        if (deviceVersionMismatch(r)) {
           findings.add('E_DEVICE_MISMATCH', sectionAt, `device section ${name(r.header.idstr)} has version ${r.header.version}, its vmdesc entry says ${r.device.version}`);
         }
         break;
