@@ -64,7 +64,7 @@ describeQemu('compare: saves QEMU makes now', () => {
 
   it('a paused save and a later live save of a dirtying guest differ, only in the pages it dirties', async () => {
     const ramPath = path.join(shm, 'dirty');
-    const guest = await startRunningGuest({ memMiB: MEM_MIB, ramPath, dir: makeTempDir('mram-compare-g-') });
+    const guest = await startRunningGuest({ memMiB: MEM_MIB, ramPath });
     const paused = path.join(dir, 'paused.mig');
     const live = path.join(dir, 'live.mig');
     try {

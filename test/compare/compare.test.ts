@@ -1,13 +1,14 @@
 import fs, { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareMigrationFiles, MigrationFile, StreamRamBlock, type CompareReport } from '../../src/index.js';
 import { getFixture, REPO_ROOT, type Fixture } from '../support/fixtures.js';
 import { runBin, runCli } from '../support/cli.js';
 import { pagesOf, writeMappedRam, type SyntheticBlock } from '../support/synthetic.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'mram-compare-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const SAMPLE = path.join(REPO_ROOT, 'samples/guest-8m.mig');
 let seq = 0;
 

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bandGeometry, countBits, LEVELS, renderSvg, SVG_LAYOUT, type BlockMapInput } from '../../src/map/index.js';
 import { MigrationFile } from '../../src/index.js';
 import { getFixture, REPO_ROOT, type Fixture } from '../support/fixtures.js';
@@ -11,6 +11,7 @@ import { mulberry32 as prng } from '../support/random.js';
 import { decodePng } from '../support/png.js';
 
 const tmp = fs.mkdtempSync(path.join(tmpdir(), 'mram-map-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const SAMPLE = path.join(REPO_ROOT, 'samples/guest-8m.mig');
 const PAGE = 4096;
 
