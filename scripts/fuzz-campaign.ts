@@ -18,6 +18,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
+import { decodeLibvirtFixed, isLibvirtMagic } from '../src/codec/libvirt.js';
+import { LIBVIRT_HEADER_SIZE } from '../src/format/constants.js';
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== '--'),
@@ -145,6 +147,18 @@ async function makeSeed(s: SeedSpec): Promise<Seed | null> {
 const verdicts = new Map<string, QemuVerdict>();
 
 /** QEMU's reading of `file` (cached by content). */
+/** Where the QEMU stream of a file with a libvirt header starts (undefined without one). */
+function libvirtDataOffset(file: string): number | undefined {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const head = new Uint8Array(LIBVIRT_HEADER_SIZE);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    return n >= 16 && isLibvirtMagic(head) ? decodeLibvirtFixed(head.subarray(0, n), fs.fstatSync(fd).size).dataOffset : undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 async function qemuLoad(file: string, load: { mappedRam: boolean; multifd?: number; offset?: number }): Promise<QemuVerdict> {
   const key = `${c.sha256File(file)}/${JSON.stringify(load)}`;
   const hit = verdicts.get(key);
@@ -212,7 +226,8 @@ async function judge(seed: Seed, mutant: string, only?: CommandName[]): Promise<
         continue;
       }
       if (t.loads !== true) continue;
-      const o = await qemuLoad(path.join(dir, out), { mappedRam });
+      // A libvirt save converts to a libvirt save: QEMU reads its stream at the header's data offset.
+      const o = await qemuLoad(path.join(dir, out), { mappedRam, offset: libvirtDataOffset(path.join(dir, out)) });
       oracleRuns++;
       if (o.loads === false) findings.push({ kind: 'output-qemu-refuses', command: name, detail: o.error });
       else if (o.loads === true && o.ramSha256 !== t.ramSha256) findings.push({ kind: 'differs-from-qemu', command: name, detail: 'QEMU loads other RAM from the output than from the input' });
