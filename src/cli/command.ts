@@ -35,6 +35,9 @@ export const COMMON_OPTIONS: Record<string, OptionDef> = {
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 };
 
+/** `--offset N` of a command that reads one input: where its QEMU stream starts (QEMU's file:PATH,offset=N). */
+export const INPUT_OFFSET_OPTION: OptionDef = { type: 'string', value: 'N', help: 'the QEMU stream starts at byte N (like file:PATH,offset=N)' };
+
 /** A usage error found in the arguments: printed with a pointer to --help. */
 export class ArgumentError extends UsageError {}
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { escapeControl } from '../format/escape.js';
 import { FormatError } from '../format/errors.js';
 import { MigrationFile } from '../reader/migration-file.js';
-import { ArgumentError, binaryToStdout, defineCommand, fileArgument, positionals, sizeOption } from './command.js';
+import { ArgumentError, binaryToStdout, defineCommand, fileArgument, positionals, sizeOption, INPUT_OFFSET_OPTION } from './command.js';
 import { EXIT_OK, reportError } from './io.js';
 import { humanBytes } from './text.js';
 
@@ -20,7 +20,7 @@ A block that x-ignore-shared left out has no memory in the file: --block refuses
       block: { type: 'string', value: 'ID', help: 'the RAM block to write (its idstr, e.g. pc.ram)' },
       output: { type: 'string', short: 'o', value: 'OUT', help: "with --block: the image file; '-' writes the dense image to stdout" },
       all: { type: 'string', value: 'DIR', help: 'every block into DIR; file name = idstr with bytes other than\n[A-Za-z0-9_@+-.] as %XX, plus ".ram" (e.g. %2From@etc%2Facpi%2Ftables.ram)' },
-      offset: { type: 'string', value: 'N', help: 'the QEMU stream starts at byte N (like file:PATH,offset=N)' },
+      offset: INPUT_OFFSET_OPTION,
       force: { type: 'boolean', short: 'f', default: false, help: 'overwrite existing files' },
       snapshot: { type: 'string', value: 'S', help: 'FILE is a qcow2 image: the RAM of its internal snapshot S (name or id)' },
     },

@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import { ramMapSvg } from '../map/map.js';
 import { MigrationFile } from '../reader/migration-file.js';
 import { OutputFile, refuseSameFile } from '../writer/output-file.js';
-import { ArgumentError, defineCommand, fileArgument, positionals, sizeOption } from './command.js';
+import { ArgumentError, defineCommand, fileArgument, positionals, sizeOption, INPUT_OFFSET_OPTION } from './command.js';
 import { EXIT_OK, reportError } from './io.js';
 
 export const map = defineCommand(
@@ -14,7 +14,7 @@ export const map = defineCommand(
 within its band, with present, zero/absent, re-sent (streams) and ignored pages.`,
     options: {
       output: { type: 'string', short: 'o', value: 'OUT', help: "the SVG to write ('-' for stdout)" },
-      offset: { type: 'string', value: 'N', help: 'the QEMU stream starts at byte N (like file:PATH,offset=N)' },
+      offset: INPUT_OFFSET_OPTION,
       force: { type: 'boolean', short: 'f', default: false, help: 'overwrite OUT' },
     },
     footer: 'Exit status: 0 written, 1 input or output failed, 64 usage error.',

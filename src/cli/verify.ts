@@ -3,7 +3,7 @@ import { escapeControl } from '../format/escape.js';
 import { hex } from '../format/errors.js';
 import type { Finding } from '../verify/findings.js';
 import { verifyFile, type VerifyReport } from '../verify/verify.js';
-import { defineCommand, fileArgument, positionals, sizeOption } from './command.js';
+import { defineCommand, fileArgument, positionals, sizeOption, INPUT_OFFSET_OPTION } from './command.js';
 import { reportError } from './io.js';
 
 export const verify = defineCommand(
@@ -13,7 +13,7 @@ export const verify = defineCommand(
     about: `Checks a QEMU migration file (mapped-ram or plain stream, optionally libvirt-wrapped).
 FILE cannot be - (stdin).`,
     options: {
-      offset: { type: 'string', value: 'N', help: 'the QEMU stream starts at byte N (like file:PATH,offset=N)' },
+      offset: INPUT_OFFSET_OPTION,
       digest: { type: 'boolean', help: "SHA-256 of each RAM block's guest-visible content (= sha256sum of its raw RAM image)" },
       quick: { type: 'boolean', help: 'metadata only: no page data is read' },
       snapshot: { type: 'string', value: 'S', help: 'FILE is a qcow2 image: check the VM state of its internal snapshot S (name or id)' },
