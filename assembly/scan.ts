@@ -55,7 +55,7 @@
 // prefetch instruction, so it is a plain load whose value is used later as that page's first-word
 // test). At RAM speed every 4 KiB boundary otherwise costs a TLB walk plus a full-latency miss
 // before the hardware prefetcher, which does not cross 4 KiB pages, picks the new page up
-// (+10-28% at 1 GiB of zero pages; measurements in bench/README.md, "## Zero-page scan").
+// (+10-28% at 1 GiB of zero pages; measurements in bench/FINDINGS.md, "## Zero-page scan").
 // One to four pages ahead all gain about as much on all-zero memory; two was best at 1/7 density.
 // The loads are clamped to the region's last word; a clamped value is never used (page i + 2
 // does not exist then).
