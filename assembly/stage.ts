@@ -5,6 +5,8 @@
 // copied into its slot and classified in one pass, with no JavaScript per page.
 // Anything unusual stops the run: the TypeScript record walker then decodes it with full checks.
 
+import { bitmapSpan, inMemory } from './bounds';
+
 const FLAG_ZERO: u32 = 0x02;
 const FLAG_PAGE: u32 = 0x08;
 const FLAG_CONTINUE: u32 = 0x20;
@@ -51,6 +53,10 @@ export function stagePageRecords(
   staged: usize,
   touched: usize,
 ): u32 {
+  assert(pageShift >= 6 && pageShift < 32, 'stagePageRecords: page shift outside [6, 32)');
+  assert(inMemory(src, srcLen), 'stagePageRecords: input past the end of memory');
+  assert(inMemory(dst, <u64>limitPages << pageShift), 'stagePageRecords: extent past the end of memory');
+  assert(inMemory(staged, bitmapSpan(0, limitPages)) && inMemory(touched, bitmapSpan(0, limitPages)), 'stagePageRecords: bitmaps past the end of memory');
   let ps = <usize>1 << pageShift;
   let mask = <u32>ps - 1;
   let first = <u64>extentAddr;

@@ -3,8 +3,9 @@
 //
 //   npm run bench:e2e -- [--runs 3] [--gib 4] [--dir DIR] [--no-profile] [--rerun-scan] [--keep]
 //
-// Writes bench/results/e2e.json, bench/results/e2e-throughput.svg and the "## End to end" section
-// of bench/README.md. Ratios are computed pair by pair inside each run, then summarised
+// Writes bench/results/e2e.json, bench/results/e2e-throughput.svg and the e2e table block of
+// bench/README.md (`--report-only` re-renders them from e2e.json); findings: bench/FINDINGS.md.
+// Ratios are computed pair by pair inside each run, then summarised
 // (median, min–max over runs), so machine-wide noise hits both sides of a ratio alike.
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -17,7 +18,8 @@ import { qemuLoad, qemuSave, qemuVersion } from './lib/qemu.js';
 import { allocated, cachedBytes, evict, fincore, machine, run, stats, warm } from './lib/measure.js';
 import { summariseProfile } from './lib/profile.js';
 import { barChart, fmt } from './lib/svg.js';
-import { renderSection, replaceSection } from './lib/report.js';
+import { renderTables } from './lib/report.js';
+import { writeTable } from './lib/tables.js';
 import { buildLayoutWriter, writeRuns } from './lib/layout-writer.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -34,7 +36,7 @@ const { values: opt } = parseArgs({
   },
 });
 if (opt['report-only']) {
-  // Re-render bench/README.md's section and the plot from bench/results/e2e.json (no measurements).
+  // Re-render bench/README.md's e2e table block and the plot from bench/results/e2e.json (no measurements).
   const result = JSON.parse(fs.readFileSync(path.join(root, 'bench/results/e2e.json'), 'utf8'));
   fs.writeFileSync(path.join(root, 'bench/results/e2e-throughput.svg'), plot(result));
   writeReadme(result);
@@ -384,7 +386,5 @@ function plot(result) {
 }
 
 function writeReadme(result) {
-  const readme = path.join(root, 'bench/README.md');
-  const text = fs.existsSync(readme) ? fs.readFileSync(readme, 'utf8') : '# Benchmarks\n';
-  fs.writeFileSync(readme, replaceSection(text, '## End to end', renderSection(result)));
+  writeTable(path.join(root, 'bench/README.md'), 'e2e', renderTables(result));
 }

@@ -1,7 +1,7 @@
 // Decompression must not be the bottleneck: `mram convert` of a zstd libvirt save to sparse, against
 // `zstd -dc` of the same payload to /dev/null (the floor: decompression alone), alternating, one run.
 //   node bench/libvirt-zstd.js [--mem MiB] [--rounds N] [--dir DIR]
-// Prints a Markdown table; bench/README.md's "libvirt zstd saves" section is kept by hand.
+// Prints a Markdown table; bench/FINDINGS.md's "libvirt zstd saves" section is kept by hand.
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';

@@ -2,7 +2,7 @@
 // command on a `migrate file:` save of the same guest (QEMU 11, both mapped-ram). Issue #15 asks
 // for a speed ratio (file time / snapshot time) of at least 0.8. Runs alternate, medians compared.
 //   MRAM_TRIXIE_ROOT=... node bench/qcow2-snapshot.js [--mem-mib 1024] [--runs 3] [--dir /tmp] [--keep]
-// Writes bench/results/qcow2-snapshot.json; the README section is hand-written from it.
+// Writes bench/results/qcow2-snapshot.json; bench/FINDINGS.md's section is hand-written from it.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';

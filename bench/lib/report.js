@@ -1,23 +1,13 @@
-// Markdown for the "## End to end" section of bench/README.md, and in-place replacement of that
-// section (everything from its heading to the next "## " heading) so other sections stay intact.
+// Markdown for the generated part of bench/README.md's "End to end" section (between its
+// <!-- table:e2e --> markers): run and machine, the table, targets, scan summary, profiles.
+// The method text around it is kept by hand in the README; findings go in bench/FINDINGS.md.
 import { fmt } from './svg.js';
-import { FINDINGS } from './notes.js';
-
-/** Replaces `heading`'s section (up to the next level-2 heading) or appends it at the end. */
-export function replaceSection(text, heading, body) {
-  const lines = text.split('\n');
-  const start = lines.findIndex((l) => l.trim() === heading);
-  if (start < 0) return text.replace(/\n*$/, '\n\n') + body.replace(/\n*$/, '\n');
-  let end = lines.findIndex((l, i) => i > start && /^## /.test(l));
-  if (end < 0) end = lines.length;
-  const after = lines.slice(end).join('\n');
-  return [...lines.slice(0, start), body.replace(/\n*$/, ''), ...(after ? ['', after] : [''])].join('\n');
-}
 
 const range = (s, f = fmt) => (s && Number.isFinite(s.median) ? `${f(s.median)} (${f(s.min)}–${f(s.max)})` : '—');
 const mib = (v) => fmt(v);
 
-export function renderSection(r) {
+/** The generated block of the e2e section for one result of bench/results/e2e.json. */
+export function renderTables(r) {
   const s = r.summary;
   const m = r.machine;
   const N = r.config.presentBytes;
@@ -62,32 +52,7 @@ export function renderSection(r) {
         return `- **${cmd}** (${fmt(p.wallSecs)} s wall, ${fmt(p.totalMs / 1000)} s profiled). Self time by function: ${top.join('; ')}. By file: ${files.join('; ')}.`;
       })
     : ['- (profiles not collected: run without `--no-profile`)'];
-  return `## End to end
-
-\`npm run bench:e2e\` (\`bench/e2e.js\`; \`--runs N\` (default 3), \`--gib G\` guest size (default 4, the size issue #4 names; ≤ 4),
-\`--dir DIR\` work directory on the filesystem to test, \`--no-profile\`, \`--rerun-scan\`, \`--keep\`).
-Whole processes on a ${r.config.guestMiB / 1024} GiB q35/TCG guest whose RAM is a \`memory-backend-file\` on
-/dev/shm: runs of 1–256 random pages alternate with runs of 1–256 zero pages, so
-${r.config.presentPages} of ${r.config.pages} pages (${fmt(N / 2 ** 30)} GiB) are non-zero random data.
-The input of \`mram convert\` is QEMU's plain-stream save of that guest (${fmt(r.config.inputStreamBytes / 2 ** 30)} GiB, read from
-the page cache); dd writes exactly the non-zero pages' bytes (from /dev/shm) with \`oflag=direct bs=1M
-conv=fdatasync\` (mram convert also ends with fdatasync); a 30-line C writer (\`lib/layout-writer.js\`) writes the
-same bytes the same way but at their mapped-ram slots, holes between runs — the hardware limit for
-this file layout; QEMU saves the same guest with mapped-ram
-(1 channel; multifd 2; multifd 2 + direct-io; no bandwidth cap). Reads start from a cold file
-(\`dd iflag=nocache count=0\` evicts each input first); dd reads the ${fmt(N / 2 ** 30)} GiB it wrote, and
-sha256sum hashes the sparse raw image \`mram extract\` wrote. mram and its peers swap order from run to
-run (writes; QEMU loads), since the disk's speed drifts.
-
-**GB/s** is always the same N = ${N} bytes of page data divided by wall seconds, so bars compare
-directly. mram, dd and sha256sum times are whole processes (spawn → exit, node start-up included);
-QEMU times run from \`migrate\`/\`migrate-incoming\` to completion over QMP (QEMU start-up excluded).
-Ratios are taken pair by pair within each run (time of the reference / time of the row: > 1 means
-the row is faster), then median (min–max) over ${r.config.runs} runs. Page cache: \`fincore\` of the output
-right after the write (% of the bytes the output allocates) and the growth of \`Cached\` in
-/proc/meminfo (machine-wide, other jobs included; it can be negative when the write evicts other
-files). RSS: peak resident set (wait4 rusage via GNU time).
-
+  return `Run: ${r.config.guestMiB / 1024} GiB guest, ${r.config.presentPages} of ${r.config.pages} pages (${fmt(N / 2 ** 30)} GiB, N = ${N} bytes) non-zero; plain-stream input ${fmt(r.config.inputStreamBytes / 2 ** 30)} GiB; ${r.config.runs} runs.
 Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, ${m.kernel}, ${m.filesystem}, node ${m.node}, QEMU ${m.qemu},
 ${m.dd}; ${r.date}, ${fmt(r.durationSecs / 60)} min; mram at ${r.build?.commit ?? '?'}${r.build?.srcDirty ? ' (+ uncommitted src changes)' : ''}, dist built ${r.build?.distBuilt ?? '?'}. Raw numbers: [\`results/e2e.json\`](results/e2e.json).
 Checks: ${checks}.
@@ -111,7 +76,5 @@ ${scanLines.join('\n')}
 ### Profiles (\`node --cpu-prof\`, main thread, one extra run of each command)
 
 ${prof.join('\n')}
-
-${FINDINGS}
 `;
 }

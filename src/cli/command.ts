@@ -7,6 +7,7 @@ import { escapeControl } from '../format/escape.js';
 import { EXIT_OK, EXIT_USAGE, parseSize, type CliIO, type Command } from './io.js';
 import { progressLine, type ProgressLine } from './progress.js';
 
+/** One option of a command: its parseArgs type, short form, value name and help line. */
 export interface OptionDef {
   type: 'boolean' | 'string';
   short?: string;
@@ -17,6 +18,7 @@ export interface OptionDef {
   default?: string | boolean;
 }
 
+/** A command's name, synopsis, options and help text, from which its parser and `--help` are built. */
 export interface CommandDef {
   name: string;
   /** Synopsis lines after "mram NAME". */
@@ -41,6 +43,7 @@ export const INPUT_OFFSET_OPTION: OptionDef = { type: 'string', value: 'N', help
 /** A usage error found in the arguments: printed with a pointer to --help. */
 export class ArgumentError extends UsageError {}
 
+/** A parsed command line: option values, positionals, the I/O and the progress line. */
 export interface Invocation {
   io: CliIO;
   values: Record<string, string | boolean | undefined>;
@@ -50,6 +53,7 @@ export interface Invocation {
   json: boolean;
 }
 
+/** The `--help` text of a command. */
 export function renderHelp(def: CommandDef): string {
   const lines = def.synopsis.map((s, i) => `${i === 0 ? 'usage:' : '      '} mram ${def.name} ${s}`);
   lines.push('', def.about.trimEnd(), '');

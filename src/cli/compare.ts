@@ -8,7 +8,9 @@ import { humanBytes, table } from './text.js';
 
 /** Exit codes of compare, as qemu-img compare's. */
 export const EXIT_IDENTICAL = 0;
+/** The guest RAM (or device state) differs. */
 export const EXIT_DIFFERENT = 1;
+/** A file could not be compared, or bad usage. */
 export const EXIT_ERROR = 2;
 
 const command = defineCommand(

@@ -7,6 +7,7 @@ import { ArgumentError, binaryToStdout, defineCommand, positionals, sizeOption }
 import { EXIT_OK, EXIT_USAGE, reportError } from './io.js';
 import { humanBytes } from './text.js';
 
+/** `mram convert IN OUT`: stream ↔ mapped-ram, libvirt header kept. */
 export const convert = defineCommand(
   {
     name: 'convert',

@@ -8,6 +8,7 @@ import { ArgumentError, binaryToStdout, defineCommand, fileArgument, positionals
 import { EXIT_OK, reportError } from './io.js';
 import { humanBytes } from './text.js';
 
+/** `mram extract FILE --block ID -o OUT | --all DIR`: raw RAM images. */
 export const extract = defineCommand(
   {
     name: 'extract',

@@ -58,6 +58,7 @@ export function inspectJson(f: MigrationFile): object {
   };
 }
 
+/** The one-screen summary `mram inspect` prints (with --devices, --xml or the occupancy bars). */
 export function inspectText(f: MigrationFile, opts: { devices?: boolean; xml?: boolean; bars?: boolean } = {}): string {
   const e = escapeControl;
   const c = f.configuration;
@@ -116,6 +117,7 @@ function occupancyLines(f: MigrationFile): string[] {
 
 const BAR_WIDTH = 48;
 
+/** `mram inspect FILE`: the map of a migration file or the snapshots of a qcow2 image. */
 export const inspect = defineCommand(
   {
     name: 'inspect',

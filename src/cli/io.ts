@@ -2,21 +2,26 @@
 import { FormatError, UsageError } from '../format/errors.js';
 import { escapeControl } from '../format/escape.js';
 
+/** The streams a command uses (process.std* or a test's). */
 export interface CliIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
+/** The process's own stdout, stderr and stdin. */
 export const processIO: CliIO = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
 
 /** Exit codes shared by all commands (verify adds 2 and 3 for findings). */
 export const EXIT_OK = 0;
+/** The input could not be read or is not a migration file, or a write failed. */
 export const EXIT_FAILURE = 1;
+/** Usage error (bad options, refusals), as sysexits EX_USAGE. */
 export const EXIT_USAGE = 64;
 /** The reader of stdout went away (EPIPE): 128 + SIGPIPE, what `cat` ends with in a shell. */
 export const EXIT_PIPE = 141;
 
+/** A subcommand: arguments in, exit status out. */
 export type Command = (args: string[], io: CliIO) => Promise<number>;
 
 /** Turns an error into a single line on stderr; never a stack trace for expected failures. */

@@ -17,6 +17,7 @@ export function version(): string {
   return (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
+/** The top-level usage text (`mram --help`). */
 export function usage(): string {
   const lines = ['usage: mram <command> [options]', '       mram help <command>', '       mram --version', '', 'commands:'];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${c.summary}`);
@@ -32,6 +33,7 @@ export function usage(): string {
   return lines.join('\n') + '\n';
 }
 
+/** Runs the mram command line; resolves to the exit status. */
 export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined) {

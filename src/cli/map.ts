@@ -6,6 +6,7 @@ import { OutputFile, refuseSameFile } from '../writer/output-file.js';
 import { ArgumentError, defineCommand, fileArgument, positionals, sizeOption, INPUT_OFFSET_OPTION } from './command.js';
 import { EXIT_OK, reportError } from './io.js';
 
+/** `mram map FILE -o OUT.svg`: the SVG picture of guest RAM. */
 export const map = defineCommand(
   {
     name: 'map',

@@ -2,6 +2,7 @@
 // a single line on stderr, rewritten in place, only when stderr is a terminal and -q is not given.
 import { humanBytes } from './text.js';
 
+/** A progress line on stderr: update() rewrites it in place, done() ends it. */
 export interface ProgressLine {
   /** `done` of `total` bytes (total null when unknown, e.g. a pipe); `extra` is appended. */
   update(done: number, total: number | null, extra?: string): void;

@@ -3,6 +3,7 @@ import { escapeControl } from '../format/escape.js';
 import type { SnapshotSummary } from '../reader/snapshot.js';
 import { humanBytes, table } from './text.js';
 
+/** The snapshots of a qcow2 image as `inspect` shows them. */
 export interface SnapshotListing {
   path: string;
   size: number;
@@ -24,6 +25,7 @@ export function vmClock(nsec: number): string {
   return `${pad(h, 4)}:${pad(Math.floor(ms / 60_000) % 60)}:${pad(Math.floor(ms / 1000) % 60)}.${pad(ms % 1000, 3)}`;
 }
 
+/** The snapshot table `mram inspect IMAGE` prints. */
 export function snapshotsText(l: SnapshotListing): string {
   const e = escapeControl;
   const out = [`${'file'.padEnd(13)}${e(l.path)}  (qcow2 image, ${humanBytes(l.size)})`];

@@ -6,6 +6,7 @@ import { verifyFile, type VerifyReport } from '../verify/verify.js';
 import { defineCommand, fileArgument, positionals, sizeOption, INPUT_OFFSET_OPTION } from './command.js';
 import { reportError } from './io.js';
 
+/** `mram verify FILE`: the integrity checks, exit 0/1/2/3. */
 export const verify = defineCommand(
   {
     name: 'verify',

@@ -37,6 +37,7 @@ export interface DeviceComparison {
   status: 'equal' | 'different' | 'only-in-a' | 'only-in-b';
 }
 
+/** What compareMigrationFiles found (what `mram compare --json` prints). */
 export interface CompareReport {
   identical: boolean;
   /** The first differing page in block order (A's order, then blocks only in B). */
@@ -48,6 +49,7 @@ export interface CompareReport {
   bytesRead: { a: number; b: number };
 }
 
+/** Options of compareMigrationFiles. */
 export interface CompareOptions {
   /** Stop at the first difference (the per-block counts are then partial); default false. */
   stopAtFirst?: boolean;

@@ -56,6 +56,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** n as 0x-prefixed hex, as error messages print offsets and values. */
 export function hex(n: number | bigint): string {
   return `0x${n.toString(16)}`;
 }

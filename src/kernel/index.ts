@@ -5,7 +5,6 @@ export {
   countPresent,
   presentRuns,
   scanPages,
-  sharedArena,
   zeroRuns,
   type PageRun,
 } from './scanner.js';

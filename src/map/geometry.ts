@@ -26,6 +26,7 @@ export interface Segment {
   level: number;
 }
 
+/** One RAM block's row of the map: runs of columns with one fill level each (bandGeometry's result). */
 export interface Band {
   id: string;
   usedLength: number;

@@ -3,11 +3,15 @@
 import { be32, be64, be64big } from '../format/bytes.js';
 import { FormatError, hex } from '../format/errors.js';
 
-export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
+/** "QFI\xfb": the first 4 bytes of a qcow2 image. */
+export const QCOW2_MAGIC = 0x514649fb;
 /** QEMU's limits (block/qcow2.h): cluster_bits 9..21, an L1 table of at most 32 MiB. */
 export const MIN_CLUSTER_BITS = 9;
+/** Largest cluster_bits QEMU accepts (2 MiB clusters). */
 export const MAX_CLUSTER_BITS = 21;
+/** Most L1 entries QEMU accepts (a 32 MiB table). */
 export const MAX_L1_ENTRIES = (32 << 20) / 8;
+/** Most snapshots QEMU accepts in a table (QCOW_MAX_SNAPSHOTS). */
 export const MAX_SNAPSHOTS = 65536;
 
 const INCOMPAT_DIRTY = 1n << 0n;
@@ -22,8 +26,10 @@ const EXT_DATA_FILE = 0x44415441;
 const EXT_CRYPTO = 0x0537be77;
 const EXT_BACKING_FORMAT = 0xe2792aca;
 
+/** Compression of compressed clusters (header compression_type). */
 export type CompressionType = 'zlib' | 'zstd';
 
+/** The qcow2 header fields a read-only VM-state reader needs. */
 export interface Qcow2Header {
   version: 2 | 3;
   clusterBits: number;
@@ -48,6 +54,7 @@ export interface Qcow2Header {
 /** Bytes needed to decode the fixed header; the rest of the first cluster holds the extensions. */
 export const HEADER_PROBE = 112;
 
+/** Whether the bytes start with the qcow2 magic. */
 export function isQcow2Magic(b: Uint8Array): boolean {
   return b.length >= 4 && be32(b, 0) === QCOW2_MAGIC;
 }
@@ -69,36 +76,8 @@ export function decodeHeader(b: Uint8Array, fileSize: number): Qcow2Header {
   const backingOffset = be64big(b, 8);
   const cryptMethod = be32(b, 32);
   if (cryptMethod !== 0) throw new FormatError(32, 'an unencrypted image (encrypted qcow2 images are not supported)', `crypt_method ${cryptMethod}`);
-  let headerLength = 72;
-  let incompatible = 0n;
-  let compression: CompressionType = 'zlib';
-  if (version === 3) {
-    if (b.length < 104) throw new FormatError(b.length, 'a version 3 qcow2 header of at least 104 bytes', 'end of file', 'truncated');
-    incompatible = be64big(b, 72);
-    headerLength = be32(b, 100);
-    if (headerLength < 104 || headerLength % 8 !== 0 || headerLength > clusterSize) {
-      throw new FormatError(100, `a header length of 104 or more, a multiple of 8, within the first cluster`, String(headerLength));
-    }
-    const unknown = incompatible & ~INCOMPAT_KNOWN;
-    if (unknown) throw new FormatError(72, 'only known incompatible features', `unknown feature bits ${hex(unknown)}`);
-    if (incompatible & INCOMPAT_COMPRESSION) {
-      const type = headerLength > 104 && b.length > 104 ? b[104]! : 0;
-      if (type > 1) throw new FormatError(104, 'compression type 0 (zlib) or 1 (zstd)', String(type));
-      compression = type === 1 ? 'zstd' : 'zlib';
-    }
-  }
-  const extensions = readExtensions(b, headerLength, clusterSize);
-  if (incompatible & INCOMPAT_DATA_FILE) {
-    const name = extensions.dataFile === null ? '' : ` ${JSON.stringify(extensions.dataFile)}`;
-    throw new FormatError(72, 'guest data inside the image (images with an external data file are not supported)', `external data file${name}`);
-  }
-  if (extensions.crypto) throw new FormatError(32, 'an unencrypted image (encrypted qcow2 images are not supported)', 'a full disk encryption header extension');
-  if (backingOffset !== 0n) {
-    const len = be32(b, 16);
-    const at = Number(backingOffset);
-    const name = at + len <= b.length && len <= 1023 ? ` ${JSON.stringify(new TextDecoder('latin1').decode(b.subarray(at, at + len)))}` : '';
-    throw new FormatError(8, 'a standalone image (images with a backing file are not supported)', `backing file${name}`);
-  }
+  const { headerLength, incompatible, compression } = version === 3 ? decodeV3Fields(b, clusterSize) : V2_FIELDS;
+  refuseUnsupported(b, readExtensions(b, headerLength, clusterSize), incompatible, backingOffset);
   const l1Size = be32(b, 36);
   const nbSnapshots = be32(b, 60);
   const h: Qcow2Header = {
@@ -124,6 +103,49 @@ export function decodeHeader(b: Uint8Array, fileSize: number): Qcow2Header {
   if (nbSnapshots > MAX_SNAPSHOTS) throw new FormatError(60, `at most ${MAX_SNAPSHOTS} snapshots`, String(nbSnapshots));
   if (nbSnapshots > 0) checkTable(h, h.snapshotsOffset, 40 * nbSnapshots, 64, 'the snapshot table', fileSize);
   return h;
+}
+
+/** The fields version 3 adds: header length, incompatible features and compression type. */
+interface V3Fields {
+  headerLength: number;
+  incompatible: bigint;
+  compression: CompressionType;
+}
+
+/** A version 2 header has none of them: 72 bytes, no features, zlib. */
+const V2_FIELDS: V3Fields = { headerLength: 72, incompatible: 0n, compression: 'zlib' };
+
+function decodeV3Fields(b: Uint8Array, clusterSize: number): V3Fields {
+  if (b.length < 104) throw new FormatError(b.length, 'a version 3 qcow2 header of at least 104 bytes', 'end of file', 'truncated');
+  const incompatible = be64big(b, 72);
+  const headerLength = be32(b, 100);
+  if (headerLength < 104 || headerLength % 8 !== 0 || headerLength > clusterSize) {
+    throw new FormatError(100, `a header length of 104 or more, a multiple of 8, within the first cluster`, String(headerLength));
+  }
+  const unknown = incompatible & ~INCOMPAT_KNOWN;
+  if (unknown) throw new FormatError(72, 'only known incompatible features', `unknown feature bits ${hex(unknown)}`);
+  let compression: CompressionType = 'zlib';
+  if (incompatible & INCOMPAT_COMPRESSION) {
+    const type = headerLength > 104 && b.length > 104 ? b[104]! : 0;
+    if (type > 1) throw new FormatError(104, 'compression type 0 (zlib) or 1 (zstd)', String(type));
+    compression = type === 1 ? 'zstd' : 'zlib';
+  }
+  return { headerLength, incompatible, compression };
+}
+
+/** One line each for an external data file, encryption or a backing file: this reader supports none. */
+function refuseUnsupported(b: Uint8Array, extensions: Extensions, incompatible: bigint, backingOffset: bigint): void {
+  if (incompatible & INCOMPAT_DATA_FILE) {
+    const name = extensions.dataFile === null ? '' : ` ${JSON.stringify(extensions.dataFile)}`;
+    throw new FormatError(72, 'guest data inside the image (images with an external data file are not supported)', `external data file${name}`);
+  }
+  if (extensions.crypto) throw new FormatError(32, 'an unencrypted image (encrypted qcow2 images are not supported)', 'a full disk encryption header extension');
+  if (backingOffset !== 0n) {
+    const len = be32(b, 16);
+    const at = Number(backingOffset);
+    const name = at + len <= b.length && len <= 1023 ? ` ${JSON.stringify(new TextDecoder('latin1').decode(b.subarray(at, at + len)))}` : '';
+    throw new FormatError(8, 'a standalone image (images with a backing file are not supported)', `backing file${name}`);
+  }
 }
 
 /** A table must be cluster-aligned, after the header cluster and inside the file. */

@@ -6,6 +6,7 @@ import { decodeSnapshot, ENTRY_FIXED, entryPadding, entryRest, MAX_TABLE_BYTES, 
 
 const DIRECT_ALIGN = 4096;
 
+/** A qcow2 image opened read-only: its header, its snapshot table, and positional reads of the image file. */
 export class Qcow2Image {
   /** Buffers O_DIRECT refused (not page-aligned in memory): read them through the page cache. */
   private readonly misaligned = new WeakSet<ArrayBufferLike>();
@@ -66,6 +67,7 @@ export class Qcow2Image {
     return readFull(this.fh, into, pos);
   }
 
+  /** Closes the image file (and its O_DIRECT twin). */
   async close(): Promise<void> {
     await this.direct?.close();
     await this.fh.close();

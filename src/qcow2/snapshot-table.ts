@@ -8,6 +8,7 @@ export const MAX_EXTRA_DATA = 1024;
 /** And a table larger than this (QCOW_MAX_SNAPSHOTS_SIZE). */
 export const MAX_TABLE_BYTES = 64 << 20;
 
+/** One entry of the snapshot table (internal snapshot), VM state or disk-only. */
 export interface Qcow2Snapshot {
   /** Position in the table (0-based). */
   index: number;

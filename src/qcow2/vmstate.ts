@@ -37,6 +37,7 @@ interface Segment {
 const L1E_OFFSET_HIGH = 0x00ffffff;
 const L2E_OFFSET_LOW = 0xfffffe00;
 
+/** The VM state of one internal snapshot as a PositionalSource: reads mapped through its L1/L2 tables (zeros for unallocated clusters, compressed clusters inflated). */
 export class VmStateSource implements PositionalSource {
   readonly path: string;
   /** Bytes of the vmstate area the snapshot's L1 table covers. */
@@ -151,6 +152,7 @@ export class VmStateSource implements PositionalSource {
     return this.readRange(into, position, n);
   }
 
+  /** Closes the image this source reads through. */
   close(): Promise<void> {
     return this.image.close();
   }

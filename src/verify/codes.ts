@@ -1,12 +1,15 @@
 // The check codes of `mram verify`: the single source of truth for their severity and meaning.
 
+/** Whether a finding is an error (exit 2) or a warning (exit 3). */
 export type Severity = 'error' | 'warning';
 
+/** A check code's severity and meaning. */
 export interface CheckCode {
   severity: Severity;
   description: string;
 }
 
+/** Every check code of `mram verify` with its severity and meaning (spec/format.md §10). */
 export const CHECK_CODES = {
   E_OPEN: { severity: 'error', description: 'the file cannot be opened or read (verify could not check it)' },
   E_MAGIC: { severity: 'error', description: 'no "QEVM" magic at the stream offset: not a QEMU migration file (could not check)' },
@@ -42,8 +45,10 @@ export const CHECK_CODES = {
   W_UNCHECKED: { severity: 'warning', description: 'part of the stream could not be walked (e.g. an iterative device other than "ram"), or a digest was not computed (a stream block declaring more RAM than its file can have sent)' },
 } as const satisfies Record<string, CheckCode>;
 
+/** A check code name (E_… or W_…). */
 export type Code = keyof typeof CHECK_CODES;
 
+/** The severity of a check code. */
 export function severityOf(code: Code): Severity {
   return CHECK_CODES[code].severity;
 }

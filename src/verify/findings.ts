@@ -1,6 +1,7 @@
 // Collects findings; per-code caps keep the report (and memory) bounded on hostile files.
 import { CHECK_CODES, severityOf, type Code, type Severity } from './codes.js';
 
+/** One verify finding: its code, severity, file offset, message and block. */
 export interface Finding {
   code: Code;
   severity: Severity;
@@ -14,6 +15,7 @@ export interface Finding {
 /** Detailed findings kept per code; the rest are only counted. */
 export const MAX_FINDINGS_PER_CODE = 20;
 
+/** The findings of one verify run, with at most MAX_FINDINGS_PER_CODE kept per code (the rest counted). */
 export class Findings {
   readonly list: Finding[] = [];
   /** Findings dropped by the cap, per code. */

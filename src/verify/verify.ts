@@ -12,6 +12,7 @@ import { findStreamStart, hasMagicAt } from '../reader/find-stream.js';
 import { withReaderArena } from '../reader/page-reader.js';
 import { walkStream } from './walk.js';
 
+/** Options of verifyFile. */
 export interface VerifyOptions {
   /** Where the QEMU stream starts; default: after a libvirt header if any, else 0. */
   offset?: number;
@@ -19,6 +20,7 @@ export interface VerifyOptions {
   quick?: boolean;
   /** SHA-256 of each RAM block's guest-visible content. */
   digest?: boolean;
+  /** Called as page data is read, with the bytes read so far and the total. */
   progress?: ContentOptions['progress'];
   /** Use O_DIRECT for page reads (default true). */
   direct?: boolean;
@@ -29,6 +31,7 @@ export interface VerifyOptions {
 /** qemu-img check convention. */
 export const VerifyExit = { OK: 0, NOT_CHECKED: 1, ERRORS: 2, WARNINGS: 3 } as const;
 
+/** What verifyFile found (what `mram verify --json` prints). */
 export interface VerifyReport {
   ok: boolean;
   exitCode: number;
@@ -47,6 +50,7 @@ export interface VerifyReport {
   digests: Record<string, string>;
 }
 
+/** Checks a migration file (or a qcow2 snapshot's VM state): framing, layout, page content and, with `digest`, SHA-256 of each block. Never throws for a defect of the file: that is a finding. */
 export async function verifyFile(path: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   if (opts.quick && opts.digest) throw new UsageError('--quick reads no page data, so it cannot be combined with --digest');
   const findings = new Findings();
@@ -66,25 +70,7 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
     return report(path, null, findings, {}, false, null);
   }
   try {
-    let streamOffset = opts.offset ?? 0;
-    let checked = true;
-    let prefix = null;
-    let libvirtFormat: number | null = null;
-    const fixed = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
-    await source.readInto(fixed, 0);
-    if (fixed.length >= 16 && isLibvirtMagic(fixed)) {
-      try {
-        const h = decodeLibvirtFixed(fixed, source.size);
-        if (!h.complete) findings.add('E_LIBVIRT_INCOMPLETE', 0, 'libvirt header magic is "LibvirtQemudPart": the save did not complete');
-        libvirtFormat = h.format;
-        if (opts.offset === undefined) streamOffset = h.dataOffset;
-        prefix = { start: 0, end: Math.min(streamOffset, h.dataOffset), what: 'libvirt header' };
-      } catch (e) {
-        if (!(e instanceof FormatError)) throw e;
-        findings.add('E_LIBVIRT_HEADER', e.offset, `libvirt header: ${e.message}`);
-        if (opts.offset === undefined) checked = false;
-      }
-    } else if (streamOffset > 0) prefix = { start: 0, end: streamOffset, what: 'bytes before the stream offset' };
+    const { streamOffset, checked, prefix, libvirtFormat } = await locateStream(source, opts, findings);
     if (streamOffset > source.size) throw new UsageError(`offset ${streamOffset} is beyond the end of the file (${source.size} bytes)`);
     if (!checked) return report(path, source, findings, {}, false, null, streamOffset);
     // No magic at 0 and no libvirt header: name where a stream starts, if one does (file:PATH,offset=N).
@@ -103,21 +89,55 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
       findings.add('E_CONFIG_MAPPED_RAM', 16 + 12, `libvirt format ${libvirtFormat} ${libvirtFormat === LIBVIRT_FORMAT_SPARSE ? 'says sparse (mapped-ram)' : 'is not sparse'}, but the stream's mapped-ram capability is ${configured ? 'on' : 'off'}`);
     }
     const mapped = await checkLayout(source, map, findings, prefix);
-    let digests: Record<string, string> = {};
-    if (!opts.quick) {
-      // A block x-ignore-shared left out has no content in the file to check or digest.
-      const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream && !b.stream.ignored ? [b.stream] : []));
-
-      // The bytes before the stream (offset=N prefix, libvirt header) hold disk blocks too.
-      const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0) + (await nonZeroBlockBytes(source, streamOffset));
-      digests = await withReaderArena((arena) =>
-        checkContent(source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, progress: opts.progress, direct: opts.direct }),
-      opts);
-    }
+    const digests = opts.quick ? {} : await checkPages(source, streamOffset, map, mapped, findings, opts);
     return report(path, source, findings, digests, true, map.mappedRam ? 'mapped-ram' : 'stream', streamOffset);
   } finally {
     await source.close();
   }
+}
+
+/** Where the stream starts (after a libvirt header unless `offset` says), and what lies before it. */
+async function locateStream(source: PositionalSource, opts: VerifyOptions, findings: Findings) {
+  let streamOffset = opts.offset ?? 0;
+  let checked = true;
+  let prefix: { start: number; end: number; what: string } | null = null;
+  let libvirtFormat: number | null = null;
+  const fixed = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
+  await source.readInto(fixed, 0);
+  if (fixed.length >= 16 && isLibvirtMagic(fixed)) {
+    try {
+      const h = decodeLibvirtFixed(fixed, source.size);
+      if (!h.complete) findings.add('E_LIBVIRT_INCOMPLETE', 0, 'libvirt header magic is "LibvirtQemudPart": the save did not complete');
+      libvirtFormat = h.format;
+      if (opts.offset === undefined) streamOffset = h.dataOffset;
+      prefix = { start: 0, end: Math.min(streamOffset, h.dataOffset), what: 'libvirt header' };
+    } catch (e) {
+      if (!(e instanceof FormatError)) throw e;
+      findings.add('E_LIBVIRT_HEADER', e.offset, `libvirt header: ${e.message}`);
+      if (opts.offset === undefined) checked = false;
+    }
+  } else if (streamOffset > 0) prefix = { start: 0, end: streamOffset, what: 'bytes before the stream offset' };
+  return { streamOffset, checked, prefix, libvirtFormat };
+}
+
+/** The page-content checks and, with `digest`, each block's SHA-256. */
+async function checkPages(
+  source: PositionalSource,
+  streamOffset: number,
+  map: Awaited<ReturnType<typeof walkStream>>,
+  mapped: Awaited<ReturnType<typeof checkLayout>>,
+  findings: Findings,
+  opts: VerifyOptions,
+): Promise<Record<string, string>> {
+  // A block x-ignore-shared left out has no content in the file to check or digest.
+  const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream && !b.stream.ignored ? [b.stream] : []));
+
+  // The bytes before the stream (offset=N prefix, libvirt header) hold disk blocks too.
+  const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0) + (await nonZeroBlockBytes(source, streamOffset));
+  return withReaderArena(
+    (arena) => checkContent(source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, progress: opts.progress, direct: opts.direct }),
+    opts,
+  );
 }
 
 /**

@@ -3,7 +3,7 @@
 // walker's per-record path gives — the same output bytes, or the same error at the same offset.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { readRecords } from '../../src/codec/records.js';
 import { streamToMappedRam } from '../../src/convert/to-mapped-ram.js';
 import { FormatError, UsageError } from '../../src/format/errors.js';
@@ -13,6 +13,8 @@ import { PrefetchFileCursor } from '../../src/io/prefetch-cursor.js';
 import { getFixture } from '../support/fixtures.js';
 import { tempDir } from '../verify/support.js';
 import { mulberry32 } from '../support/random.js';
+// The debug kernel (assertions on, through @assemblyscript/loader): a kernel bounds violation names its assembly/*.ts line.
+vi.mock('../../src/kernel/wasm.js', (original) => import('../support/debug-kernel.js').then((m) => m.withDebugKernel(original)));
 
 const dir = tempDir('mram-convert-fuzz-');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -8,10 +8,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { applyMutations, COMMAND_NAMES, commandsFor, processFindings, runMram, sha256File, verifyDigest, type CommandName, type Finding, type Mutation, type QemuVerdict } from '../support/campaign.js';
 import { COMMITTED_DIR } from '../support/fixtures.js';
 import { tempDir } from '../verify/support.js';
+// The debug kernel (assertions on, through @assemblyscript/loader): a kernel bounds violation names its assembly/*.ts line.
+vi.mock('../../src/kernel/wasm.js', (original) => import('../support/debug-kernel.js').then((m) => m.withDebugKernel(original)));
 
 interface FuzzFixture {
   seed: string;

@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FormatError, UsageError } from '../../src/format/errors.js';
 import { MigrationFile } from '../../src/reader/migration-file.js';
 import { getFixture } from '../support/fixtures.js';
@@ -10,6 +10,8 @@ import { runBin, runCli } from '../support/cli.js';
 import { buildCli } from '../convert/support.js';
 import { be32, be64, geometry, tempDir } from '../verify/support.js';
 import { mulberry32 } from '../support/random.js';
+// The debug kernel (assertions on, through @assemblyscript/loader): a kernel bounds violation names its assembly/*.ts line.
+vi.mock('../../src/kernel/wasm.js', (original) => import('../support/debug-kernel.js').then((m) => m.withDebugKernel(original)));
 
 type Patch = { at: number; bytes: number[] };
 interface Case {

@@ -1,9 +1,11 @@
 // The wasm scanner's bitmap of a guest's RAM image is the bitmap QEMU itself wrote into the file.
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MappedRamBlock, MigrationFile, scanPages } from '../../src/index.js';
 import { getFixture } from '../support/fixtures.js';
 import { describeQemu } from '../support/qemu.js';
+// The debug kernel (assertions on, through @assemblyscript/loader): a kernel bounds violation names its assembly/*.ts line.
+vi.mock('../../src/kernel/wasm.js', (original) => import('../support/debug-kernel.js').then((m) => m.withDebugKernel(original)));
 
 async function compare(name: string): Promise<void> {
   const fx = await getFixture(name);

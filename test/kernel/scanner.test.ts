@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Arena, bitmapBytes, bitRuns, countPresent, presentRuns, scanPages, zeroRuns } from '../../src/kernel/index.js';
 import { mulberry32 } from '../support/random.js';
+// The debug kernel (assertions on, through @assemblyscript/loader): a kernel bounds violation names its assembly/*.ts line.
+vi.mock('../../src/kernel/wasm.js', (original) => import('../support/debug-kernel.js').then((m) => m.withDebugKernel(original)));
 
 // Reference: byte-by-byte, QEMU bitmap layout (page i -> byte i>>3, bit i&7).
 function refBitmap(data: Uint8Array, pageSize: number): { bitmap: Uint8Array; nonZeroPages: number } {
