@@ -15,10 +15,10 @@ export { Qcow2Image, VmStateSource, type Qcow2Header, type Qcow2Snapshot, type C
 export { listSnapshots, openSnapshotSource, type SnapshotSummary } from './reader/snapshot.js';
 export { detectFormat, type MigrationFormat } from './reader/detect.js';
 export { MigrationFile, type OpenOptions, type SectionInfo, type DeviceInfo, type SectionType } from './reader/migration-file.js';
-export { RamBlock, MappedRamBlock, StreamRamBlock } from './reader/ram-block.js';
+export { RamBlock, MappedRamBlock, StreamRamBlock, PageTableBudget } from './reader/ram-block.js';
 export { compareMigrationFiles, type CompareReport, type CompareOptions, type BlockComparison, type DeviceComparison } from './compare/compare.js';
 export { findStreamStart, StreamElsewhereError, STREAM_SEARCH_LIMIT } from './reader/find-stream.js';
-export { readBlockPages, readMappedPages, withReaderArena, type MappedPages, type PageChunk, type PageReaderOptions } from './reader/page-reader.js';
+export { readerArena, type ChunkOptions, type PageChunk, type PageReaderOptions } from './reader/page-reader.js';
 export * from './kernel/index.js';
 export * from './writer/index.js';
 export * from './convert/index.js';

@@ -12,7 +12,7 @@ import type { MigrationFile } from '../reader/migration-file.js';
 import { MappedRamBlock } from '../reader/ram-block.js';
 import { rewriteVmdescConfiguration, withCapability } from '../writer/configuration.js';
 import type { RamBlockSpec } from '../writer/layout.js';
-import { MappedRamWriter, type OutputPrefix, type WriteSummary } from '../writer/mapped-ram-writer.js';
+import { MappedRamWriter, stagePageRecords, type OutputPrefix, type WriteSummary } from '../writer/mapped-ram-writer.js';
 import { PageStager, type StagerOptions } from '../writer/page-stager.js';
 import { Arena } from '../kernel/arena.js';
 import { PREFETCH_BUFFER } from '../io/prefetch-cursor.js';
@@ -62,7 +62,7 @@ export async function streamToMappedRam(input: Cursor, outPath: string, opts: To
     const w = sink.writer!;
     return data ? w.writePage(block.idstr, page, data) : w.zeroPage(block.idstr, page);
   };
-  const onPageRecords = (block: RamBlockEntry, buffered: Uint8Array) => sink.writer?.stageRecords(block.idstr, buffered) ?? 0;
+  const onPageRecords = (block: RamBlockEntry, buffered: Uint8Array) => (sink.writer ? stagePageRecords(sink.writer, block.idstr, buffered) : 0);
   const records = readRecords(input, { pageData: true, deviceData: true, inputSize: opts.inputSize, onPage, onPageRecords: inPlace ? onPageRecords : undefined });
   return translate(records, outPath, { ...opts, stager: { ...opts.stager, arena } }, () => input.offset, opts.inputSize ?? null, null, sink);
 }

@@ -75,10 +75,6 @@ export abstract class Cursor {
     await this.need(1, what);
     return this.u8();
   }
-  async readU16(what: string): Promise<number> {
-    await this.need(2, what);
-    return this.u16();
-  }
   async readU32(what: string): Promise<number> {
     await this.need(4, what);
     return this.u32();
