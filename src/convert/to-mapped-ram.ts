@@ -79,7 +79,7 @@ export async function mappedRamToMappedRam(file: MigrationFile, outPath: string,
         for (let p = run.start; p < run.start + run.count; p += perChunk) {
           const n = Math.min(perChunk, run.start + run.count - p);
           const data = buf.subarray(0, n * b.pageSize);
-          await b.read(p * b.pageSize, data.length, data);
+          await b.readPages(data, p, n);
           await w.writePages(b.id, p, data);
           copied += data.length;
         }

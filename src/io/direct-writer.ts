@@ -154,6 +154,7 @@ export class MainStreamFile {
     return this.bufAt + this.used;
   }
 
+  /** Appends `bytes` to the stream (buffered). */
   async write(bytes: Uint8Array): Promise<void> {
     if (this.used + bytes.length > this.buf.length) await this.flush();
     if (bytes.length > this.buf.length) {
@@ -165,6 +166,7 @@ export class MainStreamFile {
     this.used += bytes.length;
   }
 
+  /** Moves the append position (over a page area). */
   async seek(position: number): Promise<void> {
     await this.flush();
     this.bufAt = position;
@@ -187,6 +189,7 @@ export class MainStreamFile {
     this.bytesWritten += bytes.length;
   }
 
+  /** Writes the buffered bytes out. */
   async flush(): Promise<void> {
     if (this.used === 0) return;
     await this.pwrite(this.buf.subarray(0, this.used), this.bufAt);
@@ -194,6 +197,7 @@ export class MainStreamFile {
     this.used = 0;
   }
 
+  /** Flushes, then makes the file durable (fdatasync). */
   async sync(): Promise<void> {
     await this.flush();
     await this.handle.datasync().catch((e) => {
@@ -201,6 +205,7 @@ export class MainStreamFile {
     });
   }
 
+  /** Closes the descriptor (unflushed bytes are dropped). */
   close(): Promise<void> {
     return this.handle.close();
   }

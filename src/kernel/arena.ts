@@ -26,11 +26,13 @@ export interface ArenaRegion {
   free(): void;
 }
 
+/** Options of the Arena constructor. */
 export interface ArenaOptions {
   /** Usable bytes (rounded up to 64 KiB); default 64 MiB, at most 4 GiB − 128 KiB. */
   bytes?: number;
 }
 
+/** A scan's page bitmap (bit set = the page has a non-zero byte) and how many pages are non-zero. */
 export interface ScanResult {
   bitmap: Uint8Array;
   nonZeroPages: number;
@@ -44,6 +46,7 @@ interface Span {
 // Arena per memory buffer, so scanPages can find the owner of a view and scan it in place.
 const owners = new WeakMap<ArrayBufferLike, Arena>();
 
+/** Throws a RangeError unless `pageSize` is a power of two of at least 64 bytes. */
 export function checkPageSize(pageSize: number): void {
   if (!Number.isInteger(pageSize) || pageSize < 64 || (pageSize & (pageSize - 1)) !== 0) {
     throw new RangeError(`page size must be a power of two >= 64, got ${pageSize}`);

@@ -192,7 +192,7 @@ function maskToBitmap(data: Uint8Array, b: MappedPages, firstPage: number, pages
 }
 
 /**
- * Guest-visible content of a block gathered page by page through RamBlock.read (a plain stream's
+ * Guest-visible content of a block gathered page by page through RamBlock.readPages (a plain stream's
  * page records). With `presentOnly`, chunks without a present page are not produced (work bounded
  * by the file, not by the block's declared length).
  */
@@ -204,7 +204,7 @@ export async function* gatherPages(block: RamBlock, arena: Arena, opts: ChunkOpt
       const firstPage = k * chunkPages;
       const pages = Math.min(block.pages - firstPage, chunkPages);
       const data = slot!.data.view.subarray(0, pages * block.pageSize);
-      await block.read(firstPage * block.pageSize, data.length, data);
+      await block.readPages(data, firstPage, pages);
       const scanned = slot!.bits.view.subarray(0, Math.ceil(pages / 8));
       arena.scan(data, block.pageSize, scanned, 0);
       yield { firstPage, pages, data, scanned, present: scanned, pagesPastEof: 0 };

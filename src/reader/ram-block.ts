@@ -2,7 +2,7 @@
 import { FormatError, IgnoredBlockError, UsageError } from '../format/errors.js';
 import { isIgnoredEntry, type RamBlockEntry } from '../codec/ram.js';
 import type { PositionalSource } from '../io/source.js';
-import { countPresent, getBit, indexRuns, presentRuns, runsIn, setBit, type PageRun } from '../kernel/bit-runs.js';
+import { countPresent, getBit, indexRuns, presentRuns, runsIn, setBit, setSpan, type PageRun } from '../kernel/bit-runs.js';
 import { bitmapBytes, type Arena } from '../kernel/index.js';
 import { gatherPages, readMappedPages, type ChunkOptions, type PageChunk, type PageReads } from './page-reader.js';
 
@@ -47,11 +47,9 @@ export abstract class RamBlock {
 
   /**
    * Guest-visible content of pages [firstPage, firstPage+count) into `into` (zeros where absent),
-   * through `reads` (O_DIRECT where it applies).
+   * through `reads` (O_DIRECT where it applies): what every other read of the block comes down to.
    */
-  async readPages(into: Uint8Array, firstPage: number, count: number, _reads?: PageReads): Promise<void> {
-    await this.read(firstPage * this.pageSize, count * this.pageSize, into);
-  }
+  abstract readPages(into: Uint8Array, firstPage: number, count: number, reads?: PageReads): Promise<void>;
 
   /** One page of guest RAM (zeros when absent). */
   async readPage(page: number, into?: Uint8Array): Promise<Uint8Array> {
@@ -66,28 +64,15 @@ export abstract class RamBlock {
       throw new UsageError(`range ${offset}+${length} is outside block ${this.id} (${this.usedLength} bytes)`);
     }
     if (into.length < length) throw new UsageError(`buffer of ${into.length} bytes is smaller than ${length}`);
-    let done = 0;
-    while (done < length) {
-      const at = offset + done;
-      const page = Math.floor(at / this.pageSize);
-      const inPage = at - page * this.pageSize;
-      let n = Math.min(this.pageSize - inPage, length - done);
-      const src = this.pageOffset(page);
-      // Coalesce following pages whose bytes continue contiguously in the file (mapped-ram runs).
-      let next = page + 1;
-      while (done + n < length) {
-        const o = this.pageOffset(next);
-        if (src === null ? o !== null : o !== src + (next - page) * this.pageSize) break;
-        n += Math.min(this.pageSize, length - done - n);
-        next++;
-      }
-      const dst = into.subarray(done, done + n);
-      if (src === null) dst.fill(0);
-      else {
-        const got = await this.source.readInto(dst, src + inPage);
-        if (got < n) throw new FormatError(src + inPage + got, `page data of block ${JSON.stringify(this.id)} page ${page}`, 'end of file', 'truncated');
-      }
-      done += n;
+    const ps = this.pageSize;
+    const first = Math.floor(offset / ps);
+    const count = Math.ceil((offset + length) / ps) - first;
+    if (offset % ps === 0 && length % ps === 0) await this.readPages(into, first, count);
+    else {
+      // A range that starts or ends inside a page: whole pages, then the bytes asked for.
+      const pages = new Uint8Array(count * ps);
+      await this.readPages(pages, first, count);
+      into.set(pages.subarray(offset - first * ps, offset - first * ps + length));
     }
     return into;
   }
@@ -154,15 +139,18 @@ export class MappedRamBlock extends RamBlock {
   }
 
   /** One positional read of the span (O_DIRECT when aligned); pages under clear bits read as zeros. */
-  override async readPages(into: Uint8Array, firstPage: number, count: number, reads?: PageReads): Promise<void> {
+  async readPages(into: Uint8Array, firstPage: number, count: number, reads?: PageReads): Promise<void> {
+    if (count === 0) return;
     this.checkPage(firstPage);
     const len = count * this.pageSize;
     const pos = this.pagesOffset + firstPage * this.pageSize;
     const dst = into.subarray(0, len);
-    const got = reads ? await reads.read(dst, len, pos) : await this.source.readInto(dst, pos);
+    const got = pos >= this.source.size ? 0 : reads ? await reads.read(dst, len, pos) : await this.source.readInto(dst, pos);
     if (got < len) {
+      // The file ends inside the span: an error only if a page it cuts off holds data.
       const page = firstPage + Math.floor(got / this.pageSize);
-      throw new FormatError(pos + got, `page ${page} of block ${JSON.stringify(this.id)} (its bitmap bit is set)`, 'end of file', 'truncated');
+      if (setSpan(this.bitmap, page, firstPage + count)) throw new FormatError(pos + got, `page ${page} of block ${JSON.stringify(this.id)} (its bitmap bit is set)`, 'end of file', 'truncated');
+      dst.fill(0, got);
     }
     // Data under clear bits is not guest RAM: the guest sees zeros there.
     for (const r of runsIn(this.bitmap, firstPage, firstPage + count, false)) into.fill(0, (r.start - firstPage) * this.pageSize, (r.start - firstPage + r.count) * this.pageSize);
@@ -278,7 +266,25 @@ export class StreamRamBlock extends RamBlock {
     return indexRuns(pages ?? this.densePresent());
   }
 
-  /** Pages gathered from their records: chunks come from RamBlock.read. */
+  /** Page by page from their records, coalescing pages whose bytes follow each other in the file. */
+  async readPages(into: Uint8Array, firstPage: number, count: number): Promise<void> {
+    const ps = this.pageSize;
+    const end = firstPage + count;
+    for (let p = firstPage; p < end; ) {
+      const src = this.pageOffset(p);
+      let n = 1;
+      while (p + n < end && this.pageOffset(p + n) === (src === null ? null : src + n * ps)) n++;
+      const dst = into.subarray((p - firstPage) * ps, (p - firstPage + n) * ps);
+      if (src === null) dst.fill(0);
+      else {
+        const got = await this.source.readInto(dst, src);
+        if (got < dst.length) throw new FormatError(src + got, `page data of block ${JSON.stringify(this.id)} page ${p}`, 'end of file', 'truncated');
+      }
+      p += n;
+    }
+  }
+
+  /** Pages gathered from their records. */
   chunks(arena: Arena, opts: ChunkOptions = {}): AsyncGenerator<PageChunk, void, undefined> {
     if (this.ignored) throw new IgnoredBlockError(this.id);
     return gatherPages(this, arena, opts);

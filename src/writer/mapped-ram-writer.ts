@@ -21,6 +21,7 @@ import { OutputFile } from './output-file.js';
 import { PageStager, type StagerOptions } from './page-stager.js';
 import { withCapability } from './configuration.js';
 
+/** Options of MappedRamWriter.create. */
 export interface MappedRamWriterOptions {
   /** Where the QEMU stream starts in the file (`file:PATH,offset=N`); bytes before it are a hole. */
   offset?: number;
@@ -50,6 +51,7 @@ export interface OutputPrefix {
   seal: Uint8Array;
 }
 
+/** What finish() wrote. */
 export interface WriteSummary {
   path: string;
   /** Apparent size of the file. */

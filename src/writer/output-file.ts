@@ -45,6 +45,7 @@ function createFailure(e: NodeJS.ErrnoException, target: string): unknown {
   return Object.assign(new Error(`cannot create ${target}: ${e.message}`), { code: e.code });
 }
 
+/** A file written under a temporary name and published under its target's name when complete. */
 export class OutputFile {
   private done = false;
 

@@ -7,6 +7,7 @@ import { Arena, type ArenaRegion } from '../kernel/arena.js';
 import { getBit, POPCOUNT8, runsIn, setBit, setSpan } from '../kernel/bit-runs.js';
 import type { BlockLayout } from './layout.js';
 
+/** Options of PageStager: extent size, writes in flight, the arena to stage in. */
 export interface StagerOptions {
   /** Bytes per extent (one write at most); default 8 MiB. */
   extentBytes?: number;
