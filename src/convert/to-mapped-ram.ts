@@ -9,7 +9,6 @@ import { FormatError, UsageError } from '../format/errors.js';
 import type { Cursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
 import type { MigrationFile } from '../reader/migration-file.js';
-import { MappedRamBlock } from '../reader/ram-block.js';
 import { rewriteVmdescConfiguration, withCapability } from '../writer/configuration.js';
 import type { RamBlockSpec } from '../writer/layout.js';
 import { MappedRamWriter, stagePageRecords, type OutputPrefix, type WriteSummary } from '../writer/mapped-ram-writer.js';
@@ -73,7 +72,6 @@ export async function mappedRamToMappedRam(file: MigrationFile, outPath: string,
   const copyPages = async (w: MappedRamWriter) => {
     const buf = new Uint8Array(COPY_CHUNK);
     for (const b of file.blocks) {
-      if (!(b instanceof MappedRamBlock)) continue;
       const perChunk = COPY_CHUNK / b.pageSize;
       for (const run of b.presentRuns()) {
         for (let p = run.start; p < run.start + run.count; p += perChunk) {

@@ -10,7 +10,6 @@ import { FormatError } from '../format/errors.js';
 import { stringToBytes } from '../format/bytes.js';
 import { Arena } from '../kernel/arena.js';
 import type { MigrationFile } from '../reader/migration-file.js';
-import { MappedRamBlock } from '../reader/ram-block.js';
 import { rewriteVmdescConfiguration, withCapability } from '../writer/configuration.js';
 import type { ByteSink } from './byte-sink.js';
 import { throttle, type ProgressListener } from './progress.js';
@@ -136,7 +135,6 @@ async function writePages(file: MigrationFile, sink: ByteSink, onRead: (bytes: n
   let zeroPages = 0;
   let last: string | null = null;
   for (const b of file.blocks) {
-    if (!(b instanceof MappedRamBlock)) continue;
     const ps = b.pageSize;
     const perChunk = READ_CHUNK / ps;
     const name = stringToBytes(b.id);
