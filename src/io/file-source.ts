@@ -77,7 +77,13 @@ export class FileSource implements PositionalSource {
   async openDirect(): Promise<fsp.FileHandle | null> {
     const link = `/proc/self/fd/${this.fd}`;
     if (this.fd === null || !existsSync(link)) return null;
-    return (await openDirect(link, fsc.O_RDONLY)).handle;
+    try {
+      return (await openDirect(link, fsc.O_RDONLY)).handle;
+    } catch (e) {
+      // A descriptor lent to us for a file we may not open ourselves: read it through the page cache.
+      if ((e as NodeJS.ErrnoException).code === 'EACCES' || (e as NodeJS.ErrnoException).code === 'EPERM') return null;
+      throw e;
+    }
   }
 
   /** Closes the file (a descriptor passed in stays open: it is the caller's). */
