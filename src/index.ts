@@ -19,6 +19,7 @@ export { RamBlock, MappedRamBlock, StreamRamBlock } from './reader/ram-block.js'
 export { detectFormat, type MigrationFormat } from './reader/detect.js';
 export { findStreamStart, StreamElsewhereError, STREAM_SEARCH_LIMIT } from './reader/find-stream.js';
 export { FileSource, type Reader } from './io/file-source.js';
+export { readerArena, type ChunkOptions, type PageChunk } from './reader/page-reader.js';
 export type { PositionalSource } from './io/source.js';
 
 // qcow2 internal snapshots

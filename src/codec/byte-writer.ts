@@ -55,9 +55,4 @@ export class ByteWriter {
     return this.buf.subarray(0, this.length);
   }
 
-  take(): Uint8Array {
-    const out = this.buf.slice(0, this.length);
-    this.length = 0;
-    return out;
-  }
 }

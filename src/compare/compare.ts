@@ -5,7 +5,8 @@ import type { MigrationFile, DeviceInfo } from '../reader/migration-file.js';
 import { withReaderArena } from '../reader/page-reader.js';
 import { presenceBitmap } from '../reader/presence.js';
 import type { RamBlock } from '../reader/ram-block.js';
-import { PageSource, setSpan } from './pages.js';
+import { setSpan } from '../kernel/bit-runs.js';
+import { PageSource } from './pages.js';
 
 /** One RAM block id of either file and how its pages compare. */
 export interface BlockComparison {

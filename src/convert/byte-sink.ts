@@ -3,7 +3,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { OutputFile } from '../writer/output-file.js';
-import { writeAllAt, writeFailure } from '../io/direct-writer.js';
+import { writeAllAt, writeFailure } from '../io/file-io.js';
 
 const BUFFER = 4 << 20;
 

@@ -9,10 +9,9 @@ import { FormatError, UsageError } from '../format/errors.js';
 import type { Cursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
 import type { MigrationFile } from '../reader/migration-file.js';
-import { MappedRamBlock } from '../reader/ram-block.js';
 import { rewriteVmdescConfiguration, withCapability } from '../writer/configuration.js';
 import type { RamBlockSpec } from '../writer/layout.js';
-import { MappedRamWriter, type OutputPrefix, type WriteSummary } from '../writer/mapped-ram-writer.js';
+import { MappedRamWriter, stagePageRecords, type OutputPrefix, type WriteSummary } from '../writer/mapped-ram-writer.js';
 import { PageStager, type StagerOptions } from '../writer/page-stager.js';
 import { Arena } from '../kernel/arena.js';
 import { PREFETCH_BUFFER } from '../io/prefetch-cursor.js';
@@ -62,7 +61,7 @@ export async function streamToMappedRam(input: Cursor, outPath: string, opts: To
     const w = sink.writer!;
     return data ? w.writePage(block.idstr, page, data) : w.zeroPage(block.idstr, page);
   };
-  const onPageRecords = (block: RamBlockEntry, buffered: Uint8Array) => sink.writer?.stageRecords(block.idstr, buffered) ?? 0;
+  const onPageRecords = (block: RamBlockEntry, buffered: Uint8Array) => (sink.writer ? stagePageRecords(sink.writer, block.idstr, buffered) : 0);
   const records = readRecords(input, { pageData: true, deviceData: true, inputSize: opts.inputSize, onPage, onPageRecords: inPlace ? onPageRecords : undefined });
   return translate(records, outPath, { ...opts, stager: { ...opts.stager, arena } }, () => input.offset, opts.inputSize ?? null, null, sink);
 }
@@ -73,13 +72,12 @@ export async function mappedRamToMappedRam(file: MigrationFile, outPath: string,
   const copyPages = async (w: MappedRamWriter) => {
     const buf = new Uint8Array(COPY_CHUNK);
     for (const b of file.blocks) {
-      if (!(b instanceof MappedRamBlock)) continue;
       const perChunk = COPY_CHUNK / b.pageSize;
       for (const run of b.presentRuns()) {
         for (let p = run.start; p < run.start + run.count; p += perChunk) {
           const n = Math.min(perChunk, run.start + run.count - p);
           const data = buf.subarray(0, n * b.pageSize);
-          await b.read(p * b.pageSize, data.length, data);
+          await b.readPages(data, p, n);
           await w.writePages(b.id, p, data);
           copied += data.length;
         }

@@ -10,7 +10,6 @@ import { FormatError } from '../format/errors.js';
 import { stringToBytes } from '../format/bytes.js';
 import { Arena } from '../kernel/arena.js';
 import type { MigrationFile } from '../reader/migration-file.js';
-import { MappedRamBlock } from '../reader/ram-block.js';
 import { rewriteVmdescConfiguration, withCapability } from '../writer/configuration.js';
 import type { ByteSink } from './byte-sink.js';
 import { throttle, type ProgressListener } from './progress.js';
@@ -130,14 +129,12 @@ export async function mappedRamToStream(file: MigrationFile, sink: ByteSink, opt
 async function writePages(file: MigrationFile, sink: ByteSink, onRead: (bytes: number) => void): Promise<{ pages: number; zeroPages: number }> {
   const arena = new Arena({ bytes: READ_CHUNK + (1 << 20) });
   const region = arena.alloc(READ_CHUNK);
-  const source = file.source;
   const word = new Uint8Array(8);
   const dv = new DataView(word.buffer);
   let pages = 0;
   let zeroPages = 0;
   let last: string | null = null;
   for (const b of file.blocks) {
-    if (!(b instanceof MappedRamBlock)) continue;
     const ps = b.pageSize;
     const perChunk = READ_CHUNK / ps;
     const name = stringToBytes(b.id);
@@ -145,8 +142,7 @@ async function writePages(file: MigrationFile, sink: ByteSink, onRead: (bytes: n
       for (let p = run.start; p < run.start + run.count; p += perChunk) {
         const n = Math.min(perChunk, run.start + run.count - p);
         const data = region.view.subarray(0, n * ps);
-        const got = await source.readInto(data, b.pagesOffset + p * ps);
-        if (got < data.length) throw new FormatError(b.pagesOffset + p * ps + got, `page data of block ${JSON.stringify(b.id)}`, 'end of file');
+        await b.readPages(data, p, n);
         onRead(data.length);
         const nz = arena.scan(data, ps).bitmap;
         for (let i = 0; i < n; i++) {

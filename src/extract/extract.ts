@@ -1,24 +1,29 @@
 // Raw RAM images of RAM blocks: sparse files (only non-zero pages written) or a dense byte stream.
 import { promises as fsp } from 'node:fs';
 import { FormatError, IgnoredBlockError, UsageError } from '../format/errors.js';
+import { runsIn } from '../kernel/bit-runs.js';
 import type { Arena } from '../kernel/index.js';
 import type { MigrationFile } from '../reader/migration-file.js';
-import { MappedRamBlock, type RamBlock } from '../reader/ram-block.js';
-import { readBlockPages, readMappedPages, withReaderArena, type PageChunk, type PageReaderOptions } from '../reader/page-reader.js';
-import { PageAreaFile, writeFailure } from '../io/direct-writer.js';
+import type { RamBlock } from '../reader/ram-block.js';
+import { withReaderArena, type PageReaderOptions } from '../reader/page-reader.js';
+import { PageAreaFile } from '../io/direct-writer.js';
+import { writeFailure } from '../io/file-io.js';
 import { OutputFile, refuseSameFile } from '../writer/output-file.js';
 import { blockPath } from './names.js';
 
+/** Options of extractBlock and extractAll. */
 export interface ExtractOptions extends ExtractProgress {
   /** Replace an existing output file. */
   force?: boolean;
 }
 
+/** How pages are read, and progress reports. */
 export interface ExtractProgress extends PageReaderOptions {
   /** Called after each chunk: bytes of guest RAM done so far of `total` (all blocks for extractAll). */
   progress?: (done: number, total: number) => void;
 }
 
+/** One block's image: where it went and how much was written. */
 export interface ExtractResult {
   block: string;
   path: string;
@@ -26,12 +31,6 @@ export interface ExtractResult {
   length: number;
   /** Bytes actually written (non-zero pages). */
   written: number;
-}
-
-/** Guest-visible chunks of a block, whichever encoding stores it. */
-function chunksOf(file: MigrationFile, block: RamBlock, arena: Arena, opts: PageReaderOptions & { presentOnly?: boolean }): AsyncGenerator<PageChunk, void, undefined> {
-  if (block instanceof MappedRamBlock) return readMappedPages(file.source, block, arena, opts);
-  return readBlockPages(block, arena, opts);
 }
 
 /**
@@ -54,11 +53,11 @@ export async function extractBlock(file: MigrationFile, block: RamBlock, out: st
       throw writeFailure(e, out);
     });
     // A filesystem that refuses O_DIRECT gets buffered writes: the image is the same.
-    const pages = await PageAreaFile.open(output.tempPath, block.pageSize % 4096 === 0 ? 'auto' : 'off', () => undefined);
+    const pages = await PageAreaFile.open(output.tempPath, block.pageSize % 4096 === 0 ? 'auto' : 'off', () => undefined, out);
     try {
       // Never-sent pages of a stream stay holes: only chunks with data are read.
-      for await (const c of chunksOf(file, block, arena, { ...opts, presentOnly: true })) {
-        for (const run of setRuns(c.present, c.pages)) {
+      for await (const c of block.chunks(arena, { ...opts, presentOnly: true })) {
+        for (const run of runsIn(c.present, 0, c.pages)) {
           const from = run.start * block.pageSize;
           const len = run.count * block.pageSize;
           // Chunks sit at 4096-aligned arena offsets; with pages of 4096 multiples, runs are aligned.
@@ -109,7 +108,7 @@ export async function extractToStream(file: MigrationFile, block: RamBlock, out:
   file.requireLoadable();
   return withReaderArena(async (arena) => {
     let n = 0;
-    for await (const c of chunksOf(file, block, arena, opts)) {
+    for await (const c of block.chunks(arena, opts)) {
       // The chunk's memory is reused for the next read: hand the stream a copy.
       const copy = Buffer.from(c.data);
       await new Promise<void>((resolve, reject) => out.write(copy, (err) => (err ? reject(writeFailure(err, 'standard output')) : resolve())));
@@ -118,19 +117,6 @@ export async function extractToStream(file: MigrationFile, block: RamBlock, out:
     }
     return n;
   }, opts);
-}
-
-function* setRuns(bits: Uint8Array, pages: number): Generator<{ start: number; count: number }> {
-  let start = -1;
-  for (let p = 0; p < pages; p++) {
-    const set = (bits[p >>> 3]! >>> (p & 7)) & 1;
-    if (set && start < 0) start = p;
-    else if (!set && start >= 0) {
-      yield { start, count: p - start };
-      start = -1;
-    }
-  }
-  if (start >= 0) yield { start, count: pages - start };
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -12,6 +12,7 @@ import { UsageError } from '../format/errors.js';
 const KEEP = /[A-Za-z0-9_@+\-]/;
 const MAX_STEM = 240;
 
+/** The file name of a block's image (see the mapping above). */
 export function blockFileName(idstr: string): string {
   let stem = '';
   for (let i = 0; i < idstr.length; i++) {

@@ -8,6 +8,7 @@ import type { PositionalSource } from './source.js';
 export const MAX_BUFFERED_RECORD = 64 << 20;
 const READ_AHEAD = 64 << 10;
 
+/** Sequential reads of a migration stream with look-ahead: a file at an offset, or a pipe. */
 export abstract class Cursor {
   protected buf: Uint8Array = new Uint8Array(READ_AHEAD);
   protected start = 0; // index of the next unread byte in buf
@@ -74,10 +75,6 @@ export abstract class Cursor {
   async readU8(what: string): Promise<number> {
     await this.need(1, what);
     return this.u8();
-  }
-  async readU16(what: string): Promise<number> {
-    await this.need(2, what);
-    return this.u16();
   }
   async readU32(what: string): Promise<number> {
     await this.need(4, what);

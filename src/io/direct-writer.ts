@@ -2,26 +2,10 @@
 // stream (headers, bitmaps, device state, vmdesc) and an O_DIRECT one for page areas.
 import { constants as fsc, promises as fsp } from 'node:fs';
 import { UsageError } from '../format/errors.js';
-import { shownPath, targetOf } from './temporaries.js';
+import { openDirect, writeAllAt, writeFailure } from './file-io.js';
 
+/** O_DIRECT for page writes: auto (fall back with a warning), on (fail if refused), off. */
 export type DirectIoMode = 'auto' | 'on' | 'off';
-
-/** Names the file in an errno failure (ENOSPC, EIO...), keeping the code for callers that test it. */
-export function writeFailure(e: unknown, path: string): unknown {
-  const err = e as NodeJS.ErrnoException;
-  if (!err || typeof err.code !== 'string' || err.message.startsWith('writing ')) return e;
-  return Object.assign(new Error(`writing ${shownPath(path)}: ${err.message}`), { code: err.code });
-}
-
-/** Writes all of `bytes` at `position` (a short write continues where it stopped); failures name `path`. */
-export async function writeAllAt(handle: fsp.FileHandle, bytes: Uint8Array, position: number, path: string): Promise<void> {
-  for (let done = 0; done < bytes.length; ) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done).catch((e) => {
-      throw writeFailure(e, path);
-    });
-    done += bytesWritten;
-  }
-}
 
 /** Page-area descriptor: O_DIRECT when the filesystem allows it, else (auto/off) buffered. */
 export class PageAreaFile {
@@ -34,22 +18,23 @@ export class PageAreaFile {
     private directNow: boolean,
     private readonly mode: DirectIoMode,
     private readonly warn: (msg: string) => void,
+    /** What messages call the file: the target a temporary file becomes. */
+    readonly name: string,
   ) {}
 
-  /** Opens an existing file for positioned page writes. */
-  static async open(path: string, mode: DirectIoMode, warn: (msg: string) => void): Promise<PageAreaFile> {
-    if (mode === 'off') return new PageAreaFile(await fsp.open(path, fsc.O_WRONLY), path, false, mode, warn);
-    try {
-      return new PageAreaFile(await fsp.open(path, fsc.O_WRONLY | fsc.O_DIRECT), path, true, mode, warn);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EINVAL' && code !== 'EOPNOTSUPP') throw e;
-      if (mode === 'on') throw new UsageError(`--direct-io on: the filesystem of ${shownPath(path)} refuses O_DIRECT (${code} on open)`);
-      warn(`the filesystem of ${shownPath(path)} refuses O_DIRECT (${code} on open); writing pages through the page cache (buffered)`);
-      return new PageAreaFile(await fsp.open(path, fsc.O_WRONLY), path, false, mode, warn);
-    }
+  /** Opens an existing file for positioned page writes; messages call it `name` (default: `path`). */
+  static async open(path: string, mode: DirectIoMode, warn: (msg: string) => void, name = path): Promise<PageAreaFile> {
+    const buffered = async () => new PageAreaFile(await fsp.open(path, fsc.O_WRONLY), path, false, mode, warn, name);
+    if (mode === 'off') return buffered();
+    const { handle, refused } = await openDirect(path, fsc.O_WRONLY);
+    if (handle) return new PageAreaFile(handle, path, true, mode, warn, name);
+    const why = refused ?? 'no O_DIRECT on this system';
+    if (mode === 'on') throw new UsageError(`--direct-io on: the filesystem of ${name} refuses O_DIRECT (${why} on open)`);
+    warn(`the filesystem of ${name} refuses O_DIRECT (${why} on open); writing pages through the page cache (buffered)`);
+    return buffered();
   }
 
+  /** True while page writes bypass the page cache. */
   get direct(): boolean {
     return this.directNow;
   }
@@ -73,8 +58,8 @@ export class PageAreaFile {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (!this.directNow || code !== 'EINVAL') throw e;
-      if (this.mode === 'on') throw new UsageError(`--direct-io on: the filesystem of ${shownPath(this.path)} refuses O_DIRECT writes (EINVAL)`);
-      this.warn(`the filesystem of ${shownPath(this.path)} refuses O_DIRECT writes (EINVAL); writing pages through the page cache (buffered)`);
+      if (this.mode === 'on') throw new UsageError(`--direct-io on: the filesystem of ${this.name} refuses O_DIRECT writes (EINVAL)`);
+      this.warn(`the filesystem of ${this.name} refuses O_DIRECT writes (EINVAL); writing pages through the page cache (buffered)`);
       await this.handle.close();
       this.handle = await fsp.open(this.path, fsc.O_WRONLY);
       this.directNow = false;
@@ -83,24 +68,19 @@ export class PageAreaFile {
   }
 
   private async writeAll(data: Uint8Array, position: number): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.handle.write(data, done, data.length - done, position + done).catch((e) => {
-        // EINVAL is the O_DIRECT probe's business; everything else is final.
-        throw (e as NodeJS.ErrnoException).code === 'EINVAL' ? e : writeFailure(e, this.path);
-      });
-      if (bytesWritten === 0) throw Object.assign(new Error(`writing ${shownPath(this.path)}: short write at offset ${position + done}`), { code: 'EIO' });
-      done += bytesWritten;
-    }
+    // EINVAL is the O_DIRECT probe's business; everything else is final.
+    await writeAllAt(this.handle, data, position, this.name, (e) => (e as NodeJS.ErrnoException).code === 'EINVAL');
     this.bytesWritten += data.length;
   }
 
+  /** Makes the written pages durable (fdatasync). */
   async sync(): Promise<void> {
     await this.handle.datasync().catch((e) => {
-      throw writeFailure(e, this.path);
+      throw writeFailure(e, this.name);
     });
   }
 
+  /** Closes the descriptor. */
   close(): Promise<void> {
     return this.handle.close();
   }
@@ -110,7 +90,7 @@ const MAIN_BUFFER = 1 << 20;
 const PREFIX_CHUNK = 1 << 20;
 
 /** Copies `source`'s bytes [0, end) (fewer if it is shorter; all-zero chunks stay holes) into `dest`. */
-async function copyPrefix(source: string, dest: fsp.FileHandle, end: number, destPath: string): Promise<void> {
+async function copyPrefix(source: string, dest: fsp.FileHandle, end: number, destName: string): Promise<void> {
   // O_NONBLOCK: a FIFO under the target's name must not hang us (only regular files are copied).
   const src = await fsp.open(source, fsc.O_RDONLY | fsc.O_NONBLOCK).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return null;
@@ -125,7 +105,7 @@ async function copyPrefix(source: string, dest: fsp.FileHandle, end: number, des
       const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, end - at), at);
       if (bytesRead === 0) break;
       const chunk = buf.subarray(0, bytesRead);
-      if (!chunk.equals(zero.subarray(0, bytesRead))) await writeAllAt(dest, chunk, at, destPath);
+      if (!chunk.equals(zero.subarray(0, bytesRead))) await writeAllAt(dest, chunk, at, destName);
       at += bytesRead;
     }
   } finally {
@@ -144,26 +124,29 @@ export class MainStreamFile {
     private readonly handle: fsp.FileHandle,
     readonly path: string,
     position: number,
+    /** What messages call the file: the target a temporary file becomes. */
+    readonly name: string,
   ) {
     this.bufAt = position;
   }
 
   /**
-   * Opens an existing file; the stream starts at `position`. When `path` is the temporary file of
-   * a target that exists (replaced with --force), the target's bytes [0, position) are copied
-   * first: QEMU's file:PATH,offset=N keeps them too (it opens without O_TRUNC and ftruncates
-   * to N), so a header a tool wrote there (libvirt's) survives.
+   * Opens an existing file; the stream starts at `position`. When `path` is the temporary file
+   * that replaces `target` (an existing file, with --force), the target's bytes [0, position) are
+   * copied first: QEMU's file:PATH,offset=N keeps them too (it opens without O_TRUNC and
+   * ftruncates to N), so a header a tool wrote there (libvirt's) survives. Messages call the file
+   * `target` when given, else `path`.
    */
-  static async open(path: string, position: number): Promise<MainStreamFile> {
+  static async open(path: string, position: number, target?: string): Promise<MainStreamFile> {
     const handle = await fsp.open(path, fsc.O_WRONLY);
+    const name = target ?? path;
     try {
-      const target = targetOf(path);
-      if (position > 0 && target !== undefined) await copyPrefix(target, handle, position, path);
+      if (position > 0 && target !== undefined) await copyPrefix(target, handle, position, name);
     } catch (e) {
       await handle.close().catch(() => undefined);
       throw e;
     }
-    return new MainStreamFile(handle, path, position);
+    return new MainStreamFile(handle, path, position, name);
   }
 
   /** Absolute offset of the next byte `write` appends. */
@@ -171,6 +154,7 @@ export class MainStreamFile {
     return this.bufAt + this.used;
   }
 
+  /** Appends `bytes` to the stream (buffered). */
   async write(bytes: Uint8Array): Promise<void> {
     if (this.used + bytes.length > this.buf.length) await this.flush();
     if (bytes.length > this.buf.length) {
@@ -182,6 +166,7 @@ export class MainStreamFile {
     this.used += bytes.length;
   }
 
+  /** Moves the append position (over a page area). */
   async seek(position: number): Promise<void> {
     await this.flush();
     this.bufAt = position;
@@ -194,16 +179,17 @@ export class MainStreamFile {
   async reserve(size: number): Promise<void> {
     if ((await this.handle.stat()).size >= size) return;
     await this.handle.truncate(size).catch((e) => {
-      throw writeFailure(e, this.path);
+      throw writeFailure(e, this.name);
     });
   }
 
   /** Writes at an absolute offset without moving the append position (bitmaps). */
   async pwrite(bytes: Uint8Array, position: number): Promise<void> {
-    await writeAllAt(this.handle, bytes, position, this.path);
+    await writeAllAt(this.handle, bytes, position, this.name);
     this.bytesWritten += bytes.length;
   }
 
+  /** Writes the buffered bytes out. */
   async flush(): Promise<void> {
     if (this.used === 0) return;
     await this.pwrite(this.buf.subarray(0, this.used), this.bufAt);
@@ -211,13 +197,15 @@ export class MainStreamFile {
     this.used = 0;
   }
 
+  /** Flushes, then makes the file durable (fdatasync). */
   async sync(): Promise<void> {
     await this.flush();
     await this.handle.datasync().catch((e) => {
-      throw writeFailure(e, this.path);
+      throw writeFailure(e, this.name);
     });
   }
 
+  /** Closes the descriptor (unflushed bytes are dropped). */
   close(): Promise<void> {
     return this.handle.close();
   }

@@ -1,5 +1,6 @@
-import { fstat, read, promises as fsp, constants as fsc } from 'node:fs';
+import { existsSync, fstat, read, promises as fsp, constants as fsc } from 'node:fs';
 import { promisify } from 'node:util';
+import { openDirect } from './file-io.js';
 import type { PositionalSource } from './source.js';
 
 const fstatFd = promisify(fstat);
@@ -19,12 +20,12 @@ export class FileSource implements PositionalSource {
     readonly size: number,
     /** Bytes actually allocated on disk (st_blocks * 512): a sparse file is smaller than `size`. */
     readonly allocated: number,
-    /** Opened by path, so it can be reopened (e.g. with O_DIRECT for page reads). */
-    readonly reopenable: boolean,
+    /** The descriptor reads go through (ours or the caller's), or null behind a decompressor. */
+    private readonly fd: number | null,
   ) {}
 
   /** Opens a path, or reads from an open descriptor (which stays the caller's: close() leaves it open). */
-  static async open(file: string | number, opts: { direct?: boolean } = {}): Promise<FileSource> {
+  static async open(file: string | number): Promise<FileSource> {
     if (typeof file === 'number') {
       const st = await fstatFd(file);
       checkRegular(st);
@@ -33,10 +34,9 @@ export class FileSource implements PositionalSource {
           new Promise((resolve, reject) => read(file, into, offset, length, position, (e, n) => (e ? reject(e) : resolve(n)))),
         close: async () => undefined,
       };
-      return new FileSource(reader, `fd ${file}`, st.size, st.blocks * 512, false);
+      return new FileSource(reader, `fd ${file}`, st.size, st.blocks * 512, file);
     }
-    const flags = fsc.O_RDONLY | (opts.direct ? fsc.O_DIRECT : 0);
-    const handle = await fsp.open(file, flags);
+    const handle = await fsp.open(file, fsc.O_RDONLY);
     try {
       const st = await handle.stat();
       checkRegular(st);
@@ -44,7 +44,7 @@ export class FileSource implements PositionalSource {
         read: async (into, offset, length, position) => (await handle.read(into, offset, length, position)).bytesRead,
         close: () => handle.close(),
       };
-      return new FileSource(reader, file, st.size, st.blocks * 512, true);
+      return new FileSource(reader, file, st.size, st.blocks * 512, handle.fd);
     } catch (e) {
       await handle.close();
       throw e;
@@ -56,7 +56,7 @@ export class FileSource implements PositionalSource {
    * (`size` is then the decompressed size and `allocated` the compressed file's).
    */
   static fromReader(reader: Reader, path: string, size: number, allocated: number): FileSource {
-    return new FileSource(reader, path, size, allocated, false);
+    return new FileSource(reader, path, size, allocated, null);
   }
 
   /** Reads up to `into.length` bytes at `position`; returns the count (short only at end of file). */
@@ -70,6 +70,23 @@ export class FileSource implements PositionalSource {
     return done;
   }
 
+  /**
+   * The same open file again with O_DIRECT, through /proc/self/fd: never another file that took
+   * the name meanwhile, and a descriptor passed in works as well as a path.
+   */
+  async openDirect(): Promise<fsp.FileHandle | null> {
+    const link = `/proc/self/fd/${this.fd}`;
+    if (this.fd === null || !existsSync(link)) return null;
+    try {
+      return (await openDirect(link, fsc.O_RDONLY)).handle;
+    } catch (e) {
+      // A descriptor lent to us for a file we may not open ourselves: read it through the page cache.
+      if ((e as NodeJS.ErrnoException).code === 'EACCES' || (e as NodeJS.ErrnoException).code === 'EPERM') return null;
+      throw e;
+    }
+  }
+
+  /** Closes the file (a descriptor passed in stays open: it is the caller's). */
   close(): Promise<void> {
     return this.reader.close();
   }

@@ -8,6 +8,7 @@ const CHUNK = 2 << 20;
 /** Default buffer: several chunks, so moving the unread tail to the front is rare (1 in 7 chunks). */
 export const PREFETCH_BUFFER = 8 * CHUNK;
 
+/** A FileCursor that reads the next buffer while the current one is parsed. */
 export class PrefetchFileCursor extends FileCursor {
   /** The read in flight: it fills buf[into, into + length) with the bytes at file offset `at`. */
   private next: { at: number; into: number; done: Promise<number> } | null = null;

@@ -1,4 +1,5 @@
 // What every reader needs from its input: positional reads over a known size.
+import type { promises as fsp } from 'node:fs';
 
 /**
  * Bytes addressed by position: a regular file (FileSource) or the VM state of a qcow2 internal
@@ -13,5 +14,11 @@ export interface PositionalSource {
   readonly allocated: number;
   /** Reads up to `into.length` bytes at `position`; returns the count (short only at the end). */
   readInto(into: Uint8Array, position: number): Promise<number>;
+  /**
+   * A second descriptor on the same open file with O_DIRECT (the caller closes it), for page
+   * areas read past the page cache; null, or absent, when the source cannot (a decompressor, a
+   * snapshot's clusters, a file system refusing the flag).
+   */
+  openDirect?(): Promise<fsp.FileHandle | null>;
   close(): Promise<void>;
 }

@@ -1,35 +1,29 @@
-// Temporary files written in place of a target (writer/output-file.ts registers them). Messages
-// name the target the user asked for, and nothing is left behind: a registered file is removed
-// when the process is interrupted (SIGINT, SIGTERM, SIGHUP) or exits before it was published.
+// Temporary files written in place of a target (writer/output-file.ts registers them): nothing is
+// left behind, a registered file is removed when the process is interrupted (SIGINT, SIGTERM,
+// SIGHUP) or exits before it was published.
 import fs from 'node:fs';
 
-const temporaries = new Map<string, string>();
+// The one registry kept at module level, on purpose: signals and 'exit' are process-wide, and a
+// library caller (no CLI) interrupted mid-write must leave nothing behind either; nothing reads it
+// but the cleanup.
+const temporaries = new Set<string>();
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 type CleanupSignal = (typeof SIGNALS)[number];
 
-/** Records that `temp` is being written to become `target` (until `forgetTemporary`). */
-export function registerTemporary(temp: string, target: string): void {
+/** Records that `temp` is being written (until `forgetTemporary`): an interruption removes it. */
+export function registerTemporary(temp: string): void {
   if (temporaries.size === 0) armCleanup();
-  temporaries.set(temp, target);
+  temporaries.add(temp);
 }
 
+/** Records that `temp` was published or removed: the cleanup leaves it alone. */
 export function forgetTemporary(temp: string): void {
   if (!temporaries.delete(temp)) return;
   if (temporaries.size === 0) disarmCleanup();
 }
 
-/** The target a registered temporary file becomes, if `path` is one. */
-export function targetOf(path: string): string | undefined {
-  return temporaries.get(path);
-}
-
-/** The name to show for a file being written: its target when it is a registered temporary file. */
-export function shownPath(path: string): string {
-  return temporaries.get(path) ?? path;
-}
-
 function removeAllSync(): void {
-  for (const temp of temporaries.keys()) {
+  for (const temp of temporaries) {
     try {
       fs.rmSync(temp, { force: true });
     } catch {

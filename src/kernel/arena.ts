@@ -1,3 +1,4 @@
+import { bitRuns, type PageRun } from './bit-runs.js';
 import { createMemory, instantiateKernel, MAX_WASM_PAGES, WASM_PAGE, type Kernel, type WasmMemory } from './wasm.js';
 
 /** Bytes of a mapped-ram bitmap for `pages` pages: whole 64-bit words (QEMU's unsigned longs). */
@@ -11,8 +12,7 @@ export const REGION_ALIGN = 4096;
 // First wasm page belongs to the kernel: its stack/static data (below heapBase) and scratch space.
 const KERNEL_RESERVED = WASM_PAGE;
 const SCRATCH_BITMAP = 4096;
-const SCRATCH_RUNS = 8192;
-// Pages per kernel call when the bitmap lives outside the memory: 1 KiB of bitmap, ≤ 32 KiB of runs.
+// Pages per kernel call when the bitmap lives outside the memory: 1 KiB of bitmap.
 const CHUNK_PAGES = 8192;
 
 /** A 4096-aligned slice of an arena's memory. `view` stays valid until freed: the memory never grows. */
@@ -26,11 +26,13 @@ export interface ArenaRegion {
   free(): void;
 }
 
+/** Options of the Arena constructor. */
 export interface ArenaOptions {
   /** Usable bytes (rounded up to 64 KiB); default 64 MiB, at most 4 GiB − 128 KiB. */
   bytes?: number;
 }
 
+/** A scan's page bitmap (bit set = the page has a non-zero byte) and how many pages are non-zero. */
 export interface ScanResult {
   bitmap: Uint8Array;
   nonZeroPages: number;
@@ -44,6 +46,7 @@ interface Span {
 // Arena per memory buffer, so scanPages can find the owner of a view and scan it in place.
 const owners = new WeakMap<ArrayBufferLike, Arena>();
 
+/** Throws a RangeError unless `pageSize` is a power of two of at least 64 bytes. */
 export function checkPageSize(pageSize: number): void {
   if (!Number.isInteger(pageSize) || pageSize < 64 || (pageSize & (pageSize - 1)) !== 0) {
     throw new RangeError(`page size must be a power of two >= 64, got ${pageSize}`);
@@ -142,25 +145,9 @@ export class Arena {
   }
 
   /** Maximal runs of all-zero pages of `target`, as page index + page count, in order. */
-  zeroRuns(target: ArenaRegion | Uint8Array, pageSize = 4096): Array<{ start: number; count: number }> {
-    const { ptr, len } = this.locate(target, pageSize);
-    const pages = len / pageSize;
-    const pairs = new Uint32Array(this.buffer, SCRATCH_RUNS, CHUNK_PAGES);
-    const runs: Array<{ start: number; count: number }> = [];
-    for (let done = 0; done < pages; done += CHUNK_PAGES) {
-      const n = Math.min(CHUNK_PAGES, pages - done);
-      this.kernel.scanSimd(ptr + done * pageSize, n * pageSize, pageSize, SCRATCH_BITMAP, 0);
-      const found = this.kernel.bitRuns(SCRATCH_BITMAP, 0, n, 0, SCRATCH_RUNS);
-      for (let r = 0; r < found; r++) {
-        const start = done + pairs[2 * r]!;
-        const count = pairs[2 * r + 1]!;
-        const last = runs[runs.length - 1];
-        // A run cut by a chunk boundary continues the previous one.
-        if (last && last.start + last.count === start) last.count += count;
-        else runs.push({ start, count });
-      }
-    }
-    return runs;
+  zeroRuns(target: ArenaRegion | Uint8Array, pageSize = 4096): PageRun[] {
+    const { bitmap } = this.scan(target, pageSize);
+    return bitRuns(bitmap, this.locate(target, pageSize).len / pageSize, false);
   }
 
   private locate(target: ArenaRegion | Uint8Array, pageSize: number): { ptr: number; len: number } {

@@ -1,10 +1,3 @@
 export { Arena, REGION_ALIGN, type ArenaOptions, type ArenaRegion, type ScanResult } from './arena.js';
-export {
-  bitmapBytes,
-  bitRuns,
-  countPresent,
-  presentRuns,
-  scanPages,
-  zeroRuns,
-  type PageRun,
-} from './scanner.js';
+export { bitRuns, countPresent, presentRuns, type PageRun } from './bit-runs.js';
+export { bitmapBytes, scanPages, zeroRuns } from './scanner.js';

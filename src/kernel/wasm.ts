@@ -42,6 +42,7 @@ export function createMemory(pages: number): WasmMemory {
   return new wasmApi.Memory({ initial: pages, maximum: pages });
 }
 
+/** The kernel instantiated against `memory` (the module is compiled once per process). */
 export function instantiateKernel(memory: WasmMemory): Kernel {
   return new wasmApi.Instance(kernelModule(), { env: { memory } }).exports as Kernel;
 }

@@ -10,7 +10,7 @@ import { FileCursor } from '../io/cursor.js';
 import type { PositionalSource } from '../io/source.js';
 import { explainMissingMagic } from './find-stream.js';
 import { openInput, readLibvirtHeader } from './input.js';
-import { MappedRamBlock, StreamRamBlock, type RamBlock } from './ram-block.js';
+import { MappedRamBlock, PageTableBudget, StreamRamBlock, type RamBlock } from './ram-block.js';
 
 export type SectionType = 'header' | 'configuration' | 'start' | 'part' | 'end' | 'full' | 'command' | 'eof' | 'vmdesc' | 'trailing';
 
@@ -142,6 +142,7 @@ export class MigrationFile {
     // A vmdesc beyond the last MiB is found when the walk reaches it.
     this.vmdesc = (await readVmdescAtEnd(this.source, this.streamOffset)).vmdesc;
     let streamBlocks = new Map<string, StreamRamBlock>();
+    const budget = new PageTableBudget(this.source.size);
     let open: SectionInfo | null = null;
     let device: Omit<DeviceInfo, 'length'> | null = null;
     const push = (s: SectionInfo) => this.sections.push(s);
@@ -169,7 +170,7 @@ export class MigrationFile {
             checkMappedRamHeader(r.entry, targetPageSize(this.configuration));
             this.blocks.push(await MappedRamBlock.load(this.source, r.entry));
           } else {
-            const b = new StreamRamBlock(this.source, r.entry, targetPageSize(this.configuration));
+            const b = new StreamRamBlock(this.source, r.entry, targetPageSize(this.configuration), budget);
             streamBlocks.set(b.id, b);
             this.blocks.push(b);
           }

@@ -1,10 +1,13 @@
-// Streams a RAM block's guest-visible content in large chunks through a wasm arena and scans it.
-// Mapped-ram page areas are read sequentially with O_DIRECT, several reads in flight.
-import { constants as fsc, promises as fsp } from 'node:fs';
+// Streams a RAM block's guest-visible content in large chunks through the caller's wasm arena and
+// scans it. Mapped-ram page areas are read sequentially with O_DIRECT, several reads in flight.
+import type { promises as fsp } from 'node:fs';
+import { runsIn } from '../kernel/bit-runs.js';
 import { Arena, type ArenaRegion } from '../kernel/index.js';
-import { FileSource } from '../io/file-source.js';
+import { DIRECT_ALIGN, readAllAt } from '../io/file-io.js';
 import type { PositionalSource } from '../io/source.js';
 import type { RamBlock } from './ram-block.js';
+
+export { DIRECT_ALIGN };
 
 /** Geometry of a mapped-ram block: where its pages are and which ones its bitmap claims. */
 export interface MappedPages {
@@ -14,6 +17,7 @@ export interface MappedPages {
   bitmap: Uint8Array;
 }
 
+/** A chunk of a block's guest-visible pages, in arena memory. */
 export interface PageChunk {
   /** Index of the chunk's first page in the block (a multiple of 8). */
   firstPage: number;
@@ -28,6 +32,7 @@ export interface PageChunk {
   pagesPastEof: number;
 }
 
+/** How a block's pages are read: chunk size, reads in flight, O_DIRECT. */
 export interface PageReaderOptions {
   /** Bytes per read (default 4 MiB; at least 1 MiB keeps O_DIRECT efficient). */
   chunkBytes?: number;
@@ -37,8 +42,12 @@ export interface PageReaderOptions {
   direct?: boolean;
 }
 
-/** Alignment O_DIRECT needs for file offsets, lengths and buffer addresses. */
-export const DIRECT_ALIGN = 4096;
+/** Options of RamBlock.chunks. */
+export interface ChunkOptions extends PageReaderOptions {
+  /** Produce only chunks holding a present page (plain streams: work bounded by the file). */
+  presentOnly?: boolean;
+}
+
 const DEFAULT_CHUNK = 4 << 20;
 const DEFAULT_DEPTH = 4;
 
@@ -49,19 +58,13 @@ export function readerArena(opts: PageReaderOptions = {}): Arena {
   return new Arena({ bytes: depth * (chunk + 2 * DIRECT_ALIGN) + (1 << 20) });
 }
 
-// Wasm memories are large reservations that GC reclaims late: reuse them across calls.
-const idle: Arena[] = [];
-const MAX_IDLE = 2;
-
-/** Runs `fn` with a reader arena; default-sized ones come from (and return to) a small pool. */
+/** Runs `fn` with a reader arena made for it (its memory is the garbage collector's once `fn` is done). */
 export async function withReaderArena<T>(fn: (arena: Arena) => Promise<T>, opts: PageReaderOptions = {}): Promise<T> {
-  const pooled = opts.chunkBytes === undefined && opts.depth === undefined;
-  const arena = (pooled && idle.pop()) || readerArena(opts);
+  const arena = readerArena(opts);
   try {
     return await fn(arena);
   } finally {
     arena.reset();
-    if (pooled && idle.length < MAX_IDLE) idle.push(arena);
   }
 }
 
@@ -69,6 +72,8 @@ interface Slot {
   data: ArenaRegion;
   bits: ArenaRegion;
   present: Uint8Array;
+  /** Pages with data under a clear bitmap bit (scratch of maskToBitmap). */
+  stale: Uint8Array;
   pending: Promise<number> | null;
 }
 
@@ -82,48 +87,43 @@ function slots(arena: Arena, depth: number, chunkBytes: number, chunkPages: numb
     data: arena.alloc(chunkBytes),
     bits: arena.alloc(chunkPages / 8),
     present: new Uint8Array(chunkPages / 8),
+    stale: new Uint8Array(chunkPages / 8),
     pending: null,
   }));
 }
 
-/** Positional reads of page areas: `len` bytes at `pos` into `into`, and whether O_DIRECT rounding applies. */
-export interface PageSource {
-  direct: boolean;
-  read(into: Uint8Array, len: number, pos: number): Promise<number>;
-  close(): Promise<void>;
-}
-
 /**
- * A file opened by path is reopened for O_DIRECT when asked and possible (else buffered); any
- * other source (a descriptor, a qcow2 snapshot's VM state) is read through its own readInto.
+ * Positional reads of page areas from an open source: through an O_DIRECT descriptor on the same
+ * file (from `source.openDirect`) for aligned reads when asked and possible, else the source's
+ * own reads (a compressed save, a snapshot's clusters, a file system refusing O_DIRECT).
  */
-export async function pageSource(source: PositionalSource, direct: boolean): Promise<PageSource> {
-  if (!(source instanceof FileSource) || !source.reopenable) {
-    return { direct: false, read: (into, len, pos) => source.readInto(into.subarray(0, len), pos), close: async () => undefined };
-  }
-  let fh: fsp.FileHandle | null = null;
-  if (direct && fsc.O_DIRECT !== undefined) {
-    try {
-      fh = await fsp.open(source.path, fsc.O_RDONLY | fsc.O_DIRECT);
-    } catch {
-      /* file system without O_DIRECT: fall back to the page cache */
-    }
-  }
-  const isDirect = fh !== null;
-  const handle = fh ?? (await fsp.open(source.path, fsc.O_RDONLY));
-  return { direct: isDirect, read: (into, len, pos) => readAt(handle, into, len, pos, isDirect), close: () => handle.close() };
-}
+export class PageReads {
+  private constructor(
+    private readonly source: PositionalSource,
+    private readonly handle: fsp.FileHandle | null,
+  ) {}
 
-/** Reads up to `len` bytes at `pos`; O_DIRECT reads stop at the first short (end-of-file) read. */
-async function readAt(fh: fsp.FileHandle, into: Uint8Array, len: number, pos: number, direct: boolean): Promise<number> {
-  let done = 0;
-  while (done < len) {
-    const { bytesRead } = await fh.read(into, done, len - done, pos + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-    if (direct && bytesRead % DIRECT_ALIGN !== 0) break;
+  /** Opens the O_DIRECT descriptor when `direct` and the source offers one. */
+  static async open(source: PositionalSource, direct: boolean): Promise<PageReads> {
+    return new PageReads(source, direct ? ((await source.openDirect?.()) ?? null) : null);
   }
-  return done;
+
+  /** True when aligned reads bypass the page cache (lengths are then rounded up to DIRECT_ALIGN). */
+  get direct(): boolean {
+    return this.handle !== null;
+  }
+
+  /** Reads up to `len` bytes at `pos` into `into`; O_DIRECT when buffer, position and length are aligned. */
+  read(into: Uint8Array, len: number, pos: number): Promise<number> {
+    const aligned = pos % DIRECT_ALIGN === 0 && len % DIRECT_ALIGN === 0 && into.byteOffset % DIRECT_ALIGN === 0;
+    if (this.handle && aligned) return readAllAt(this.handle, into, len, pos, true);
+    return this.source.readInto(into.subarray(0, len), pos);
+  }
+
+  /** Closes the O_DIRECT descriptor (the source stays open). */
+  async close(): Promise<void> {
+    await this.handle?.close();
+  }
 }
 
 /**
@@ -137,7 +137,7 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
   const chunkBytes = chunkPages * b.pageSize;
   const depth = opts.depth ?? DEFAULT_DEPTH;
   const aligned = b.pagesOffset % DIRECT_ALIGN === 0 && chunkBytes % DIRECT_ALIGN === 0;
-  const pages = await pageSource(source, (opts.direct ?? true) && aligned);
+  const pages = await PageReads.open(source, (opts.direct ?? true) && aligned);
   const direct = pages.direct;
   const pool = slots(arena, depth, chunkBytes + DIRECT_ALIGN, chunkPages);
   // Only chunks that start inside the file are read: a hostile used length cannot make this loop long.
@@ -162,7 +162,7 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
       if (got < len) data.fill(0, got);
       const scanned = slot.bits.view.subarray(0, Math.ceil(pages / 8));
       arena.scan(data, b.pageSize, scanned, 0);
-      maskToBitmap(data, b, firstPage, pages, scanned, slot.present);
+      maskToBitmap(data, b, firstPage, pages, scanned, slot.present, slot.stale);
       const pagesPastEof = pages - Math.min(pages, Math.floor(got / b.pageSize));
       yield { firstPage, pages, data, scanned, present: slot.present.subarray(0, scanned.length), pagesPastEof };
       if (k + depth < chunks) issue(k + depth);
@@ -179,29 +179,24 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
 }
 
 /** present = scanned AND bitmap; pages with data under a clear bit are zeroed (the guest never sees them). */
-function maskToBitmap(data: Uint8Array, b: MappedPages, firstPage: number, pages: number, scanned: Uint8Array, present: Uint8Array): void {
+function maskToBitmap(data: Uint8Array, b: MappedPages, firstPage: number, pages: number, scanned: Uint8Array, present: Uint8Array, stale: Uint8Array): void {
   const base = firstPage >>> 3;
   for (let i = 0; i < scanned.length; i++) {
     const valid = i === scanned.length - 1 && pages & 7 ? (1 << (pages & 7)) - 1 : 0xff;
     const s = scanned[i]! & valid;
     const f = b.bitmap[base + i]! & valid;
     present[i] = s & f;
-    let stale = s & ~f & 0xff;
-    while (stale) {
-      const bit = 31 - Math.clz32(stale & -stale);
-      stale &= stale - 1;
-      const p = i * 8 + bit;
-      data.fill(0, p * b.pageSize, (p + 1) * b.pageSize);
-    }
+    stale[i] = s & ~f & 0xff;
   }
+  for (const r of runsIn(stale, 0, pages)) data.fill(0, r.start * b.pageSize, (r.start + r.count) * b.pageSize);
 }
 
 /**
- * Guest-visible content of any RAM block (plain streams: pages gathered from their records). With
- * `presentOnly`, chunks without a present page are not produced (work bounded by the file, not by
- * the block's declared length).
+ * Guest-visible content of a block gathered page by page through RamBlock.readPages (a plain stream's
+ * page records). With `presentOnly`, chunks without a present page are not produced (work bounded
+ * by the file, not by the block's declared length).
  */
-export async function* readBlockPages(block: RamBlock, arena: Arena, opts: PageReaderOptions & { presentOnly?: boolean } = {}): AsyncGenerator<PageChunk, void, undefined> {
+export async function* gatherPages(block: RamBlock, arena: Arena, opts: ChunkOptions = {}): AsyncGenerator<PageChunk, void, undefined> {
   const chunkPages = chunkPagesFor(block.pageSize, opts);
   const [slot] = slots(arena, 1, chunkPages * block.pageSize, chunkPages);
   try {
@@ -209,7 +204,7 @@ export async function* readBlockPages(block: RamBlock, arena: Arena, opts: PageR
       const firstPage = k * chunkPages;
       const pages = Math.min(block.pages - firstPage, chunkPages);
       const data = slot!.data.view.subarray(0, pages * block.pageSize);
-      await block.read(firstPage * block.pageSize, data.length, data);
+      await block.readPages(data, firstPage, pages);
       const scanned = slot!.bits.view.subarray(0, Math.ceil(pages / 8));
       arena.scan(data, block.pageSize, scanned, 0);
       yield { firstPage, pages, data, scanned, present: scanned, pagesPastEof: 0 };
@@ -224,6 +219,7 @@ function* allChunks(pages: number, chunkPages: number): Generator<number> {
   for (let k = 0; k * chunkPages < pages; k++) yield k;
 }
 
+/** Chunk numbers holding at least one of the block's present pages, in order. */
 function* chunksWithPresentPages(block: RamBlock, chunkPages: number): Generator<number> {
   let last = -1;
   for (const run of block.presentRuns()) {

@@ -1,5 +1,6 @@
 // Per-page facts of any RAM block as bitmaps (QEMU's layout: page i = byte i>>3, bit i&7).
 import { FormatError } from '../format/errors.js';
+import { setBit, setBits } from '../kernel/bit-runs.js';
 import { bitmapBytes } from '../kernel/index.js';
 import { MappedRamBlock, StreamRamBlock, type RamBlock } from './ram-block.js';
 
@@ -16,7 +17,7 @@ export function resentBitmap(block: RamBlock, fileSize: number): Uint8Array | nu
   if (!(block instanceof StreamRamBlock)) return null;
   const bits = newBitmap(block, fileSize);
   if (block.resentPages === 0) return bits;
-  for (let p = 0; p < block.pages; p++) if (block.wasResent(p)) bits[p >>> 3] = bits[p >>> 3]! | (1 << (p & 7));
+  for (let p = 0; p < block.pages; p++) if (block.wasResent(p)) setBit(bits, p, 1);
   return bits;
 }
 
@@ -26,16 +27,4 @@ function newBitmap(block: RamBlock, fileSize: number): Uint8Array {
   const limit = Math.max(fileSize, 256 << 20);
   if (bytes > limit) throw new FormatError(block.entry.entryOffset, `a used length whose page bitmap fits in ${limit} bytes for block ${JSON.stringify(block.id)}`, String(block.usedLength));
   return new Uint8Array(bytes);
-}
-
-/** Sets bits [start, start+count) of a bitmap, whole bytes where it can. */
-export function setBits(bits: Uint8Array, start: number, count: number): void {
-  let p = start;
-  const end = start + count;
-  while (p < end && p & 7) bits[p >>> 3] = bits[p >>> 3]! | (1 << (p++ & 7));
-  if (end - p >= 8) {
-    bits.fill(0xff, p >>> 3, end >>> 3);
-    p = end - (end % 8);
-  }
-  while (p < end) bits[p >>> 3] = bits[p >>> 3]! | (1 << (p++ & 7));
 }

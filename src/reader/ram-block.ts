@@ -2,8 +2,11 @@
 import { FormatError, IgnoredBlockError, UsageError } from '../format/errors.js';
 import { isIgnoredEntry, type RamBlockEntry } from '../codec/ram.js';
 import type { PositionalSource } from '../io/source.js';
-import { bitmapBytes, countPresent, presentRuns, type PageRun } from '../kernel/index.js';
+import { countPresent, getBit, indexRuns, presentRuns, runsIn, setBit, setSpan, type PageRun } from '../kernel/bit-runs.js';
+import { bitmapBytes, type Arena } from '../kernel/index.js';
+import { gatherPages, readMappedPages, type ChunkOptions, type PageChunk, type PageReads } from './page-reader.js';
 
+/** One RAM block of a migration file: its geometry, which pages the file holds, and their bytes. */
 export abstract class RamBlock {
   readonly id: string;
   readonly usedLength: number;
@@ -35,6 +38,19 @@ export abstract class RamBlock {
   /** Runs of consecutive present pages, in page order. */
   abstract presentRuns(): Iterable<PageRun>;
 
+  /**
+   * The block's guest-visible content chunk by chunk, read through the file's open source into
+   * regions of `arena` (the caller's; size it with readerArena). Each chunk is valid until the
+   * next one is requested.
+   */
+  abstract chunks(arena: Arena, opts?: ChunkOptions): AsyncGenerator<PageChunk, void, undefined>;
+
+  /**
+   * Guest-visible content of pages [firstPage, firstPage+count) into `into` (zeros where absent),
+   * through `reads` (O_DIRECT where it applies): what every other read of the block comes down to.
+   */
+  abstract readPages(into: Uint8Array, firstPage: number, count: number, reads?: PageReads): Promise<void>;
+
   /** One page of guest RAM (zeros when absent). */
   async readPage(page: number, into?: Uint8Array): Promise<Uint8Array> {
     this.checkPage(page);
@@ -48,28 +64,15 @@ export abstract class RamBlock {
       throw new UsageError(`range ${offset}+${length} is outside block ${this.id} (${this.usedLength} bytes)`);
     }
     if (into.length < length) throw new UsageError(`buffer of ${into.length} bytes is smaller than ${length}`);
-    let done = 0;
-    while (done < length) {
-      const at = offset + done;
-      const page = Math.floor(at / this.pageSize);
-      const inPage = at - page * this.pageSize;
-      let n = Math.min(this.pageSize - inPage, length - done);
-      const src = this.pageOffset(page);
-      // Coalesce following pages whose bytes continue contiguously in the file (mapped-ram runs).
-      let next = page + 1;
-      while (done + n < length) {
-        const o = this.pageOffset(next);
-        if (src === null ? o !== null : o !== src + (next - page) * this.pageSize) break;
-        n += Math.min(this.pageSize, length - done - n);
-        next++;
-      }
-      const dst = into.subarray(done, done + n);
-      if (src === null) dst.fill(0);
-      else {
-        const got = await this.source.readInto(dst, src + inPage);
-        if (got < n) throw new FormatError(src + inPage + got, `page data of block ${JSON.stringify(this.id)} page ${page}`, 'end of file', 'truncated');
-      }
-      done += n;
+    const ps = this.pageSize;
+    const first = Math.floor(offset / ps);
+    const count = Math.ceil((offset + length) / ps) - first;
+    if (offset % ps === 0 && length % ps === 0) await this.readPages(into, first, count);
+    else {
+      // A range that starts or ends inside a page: whole pages, then the bytes asked for.
+      const pages = new Uint8Array(count * ps);
+      await this.readPages(pages, first, count);
+      into.set(pages.subarray(offset - first * ps, offset - first * ps + length));
     }
     return into;
   }
@@ -101,6 +104,7 @@ export class MappedRamBlock extends RamBlock {
     this.presentPages = this.ignored ? 0 : countPresent(bitmap, this.pages);
   }
 
+  /** Reads the block's bitmap (none for a block x-ignore-shared left out). */
   static async load(source: PositionalSource, entry: RamBlockEntry): Promise<MappedRamBlock> {
     const h = entry.mappedRam!;
     // Offset 0/0 is no bitmap: reading there would take the file's own header for one.
@@ -117,7 +121,7 @@ export class MappedRamBlock extends RamBlock {
 
   isPresent(page: number): boolean {
     this.checkPage(page);
-    return ((this.bitmap[page >>> 3]! >>> (page & 7)) & 1) === 1;
+    return getBit(this.bitmap, page) === 1;
   }
 
   pageOffset(page: number): number | null {
@@ -127,10 +131,53 @@ export class MappedRamBlock extends RamBlock {
   presentRuns(): Iterable<PageRun> {
     return this.ignored ? [] : presentRuns(this.bitmap, this.pages);
   }
+
+  /** The whole page area is read, stale data under clear bits included (it is zeroed, and reported in `scanned`). */
+  chunks(arena: Arena, opts: ChunkOptions = {}): AsyncGenerator<PageChunk, void, undefined> {
+    if (this.ignored) throw new IgnoredBlockError(this.id);
+    return readMappedPages(this.source, this, arena, opts);
+  }
+
+  /** One positional read of the span (O_DIRECT when aligned); pages under clear bits read as zeros. */
+  async readPages(into: Uint8Array, firstPage: number, count: number, reads?: PageReads): Promise<void> {
+    if (count === 0) return;
+    this.checkPage(firstPage);
+    const len = count * this.pageSize;
+    const pos = this.pagesOffset + firstPage * this.pageSize;
+    const dst = into.subarray(0, len);
+    const got = pos >= this.source.size ? 0 : reads ? await reads.read(dst, len, pos) : await this.source.readInto(dst, pos);
+    if (got < len) {
+      // The file ends inside the span: an error only if a page it cuts off holds data.
+      const page = firstPage + Math.floor(got / this.pageSize);
+      if (setSpan(this.bitmap, page, firstPage + count)) throw new FormatError(pos + got, `page ${page} of block ${JSON.stringify(this.id)} (its bitmap bit is set)`, 'end of file', 'truncated');
+      dst.fill(0, got);
+    }
+    // Data under clear bits is not guest RAM: the guest sees zeros there.
+    for (const r of runsIn(this.bitmap, firstPage, firstPage + count, false)) into.fill(0, (r.start - firstPage) * this.pageSize, (r.start - firstPage + r.count) * this.pageSize);
+  }
+}
+
+/**
+ * What the page tables of a file's stream blocks may allocate: about the file's size, so a
+ * hostile list of many huge blocks cannot allocate more than the file holds. One per file.
+ */
+export class PageTableBudget {
+  /** Bytes still free. */
+  left: number;
+
+  constructor(fileSize: number) {
+    this.left = Math.max(fileSize, 1 << 20);
+  }
+
+  /** Takes `bytes` if they fit. */
+  take(bytes: number): boolean {
+    if (bytes > this.left) return false;
+    this.left -= bytes;
+    return true;
+  }
 }
 
 const ZERO_PAGE = -1;
-const denseBudget = new WeakMap<PositionalSource, { left: number }>();
 
 /** A block of a plain stream: pages are records scattered through the file; the last record of a page wins. */
 export class StreamRamBlock extends RamBlock {
@@ -147,14 +194,10 @@ export class StreamRamBlock extends RamBlock {
   private readonly dense: Float64Array | null;
   private readonly sparse: Map<number, number> | null;
 
-  constructor(source: PositionalSource, entry: RamBlockEntry, pageSize: number) {
+  /** A block of `source` whose page table (8 bytes a page when dense) draws on the file's `budget`. */
+  constructor(source: PositionalSource, entry: RamBlockEntry, pageSize: number, budget: PageTableBudget) {
     super(source, entry, pageSize);
-    // A dense table costs 8 bytes a page; the tables of all blocks of a file share a budget of about
-    // the file's size, so a hostile list of many huge blocks cannot allocate more than the file holds.
-    let budget = denseBudget.get(source);
-    if (!budget) denseBudget.set(source, (budget = { left: Math.max(source.size, 1 << 20) }));
-    const fits = this.pages * 8 <= budget.left;
-    if (fits) budget.left -= this.pages * 8;
+    const fits = budget.take(this.pages * 8);
     this.dense = fits ? new Float64Array(this.pages) : null;
     this.sparse = fits ? null : new Map();
     this.resentSet = fits ? null : new Set();
@@ -172,7 +215,7 @@ export class StreamRamBlock extends RamBlock {
   /** Whether the stream holds more than one record for the page. */
   wasResent(page: number): boolean {
     this.checkPage(page);
-    return this.resentSet ? this.resentSet.has(page) : this.resentBits !== null && ((this.resentBits[page >>> 3]! >>> (page & 7)) & 1) === 1;
+    return this.resentSet ? this.resentSet.has(page) : this.resentBits !== null && getBit(this.resentBits, page) === 1;
   }
 
   /** Records a PAGE (data offset) or ZERO (null) record for a page. */
@@ -203,15 +246,8 @@ export class StreamRamBlock extends RamBlock {
     }
     // Beside a dense table of 8 bytes a page, one bit a page is within the same budget.
     this.resentBits ??= new Uint8Array(Math.ceil(this.pages / 8));
-    const bit = 1 << (page & 7);
-    if (!(this.resentBits[page >>> 3]! & bit)) this.resentCount++;
-    this.resentBits[page >>> 3] = this.resentBits[page >>> 3]! | bit;
-  }
-
-  /** Whether a record (PAGE or ZERO) was seen for the page. */
-  wasSent(page: number): boolean {
-    this.checkPage(page);
-    return (this.dense ? this.dense[page]! : (this.sparse!.get(page) ?? 0)) !== 0;
+    if (!getBit(this.resentBits, page)) this.resentCount++;
+    setBit(this.resentBits, page, 1);
   }
 
   isPresent(page: number): boolean {
@@ -224,20 +260,34 @@ export class StreamRamBlock extends RamBlock {
     return v > 0 ? v : null;
   }
 
-  *presentRuns(): Iterable<PageRun> {
-    if (this.ignored) return;
+  presentRuns(): Iterable<PageRun> {
+    if (this.ignored) return [];
     const pages = this.dense ? null : [...this.sparse!.entries()].filter(([, v]) => v > 0).map(([p]) => p).sort((a, b) => a - b);
-    let runStart = -1;
-    let prev = -2;
-    const each = pages ?? this.densePresent();
-    for (const p of each) {
-      if (p !== prev + 1) {
-        if (runStart >= 0) yield { start: runStart, count: prev - runStart + 1 };
-        runStart = p;
+    return indexRuns(pages ?? this.densePresent());
+  }
+
+  /** Page by page from their records, coalescing pages whose bytes follow each other in the file. */
+  async readPages(into: Uint8Array, firstPage: number, count: number): Promise<void> {
+    const ps = this.pageSize;
+    const end = firstPage + count;
+    for (let p = firstPage; p < end; ) {
+      const src = this.pageOffset(p);
+      let n = 1;
+      while (p + n < end && this.pageOffset(p + n) === (src === null ? null : src + n * ps)) n++;
+      const dst = into.subarray((p - firstPage) * ps, (p - firstPage + n) * ps);
+      if (src === null) dst.fill(0);
+      else {
+        const got = await this.source.readInto(dst, src);
+        if (got < dst.length) throw new FormatError(src + got, `page data of block ${JSON.stringify(this.id)} page ${p}`, 'end of file', 'truncated');
       }
-      prev = p;
+      p += n;
     }
-    if (runStart >= 0) yield { start: runStart, count: prev - runStart + 1 };
+  }
+
+  /** Pages gathered from their records. */
+  chunks(arena: Arena, opts: ChunkOptions = {}): AsyncGenerator<PageChunk, void, undefined> {
+    if (this.ignored) throw new IgnoredBlockError(this.id);
+    return gatherPages(this, arena, opts);
   }
 
   private *densePresent(): Iterable<number> {

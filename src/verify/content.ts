@@ -7,7 +7,7 @@ import type { RamBlock } from '../reader/ram-block.js';
 import type { PositionalSource } from '../io/source.js';
 import type { Findings } from './findings.js';
 import type { MappedBlock } from './layout.js';
-import { readBlockPages, readMappedPages, type PageChunk, type PageReaderOptions } from '../reader/page-reader.js';
+import { readMappedPages, type PageChunk, type PageReaderOptions } from '../reader/page-reader.js';
 
 export interface ContentOptions extends PageReaderOptions {
   /** Compute a SHA-256 of each block's guest-visible content. */
@@ -123,7 +123,7 @@ export async function checkContent(
         continue;
       }
       const hash = createHash('sha256');
-      for await (const c of readBlockPages(b, arena, opts)) step(hash, c, b.pageSize);
+      for await (const c of b.chunks(arena, opts)) step(hash, c, b.pageSize);
       digests[b.id] = hash.digest('hex');
     }
   }

@@ -10,7 +10,7 @@ import { deviceVersionMismatch, readRecords, type MigrationRecord } from '../cod
 import { readVmdescAtEnd, type LocatedVmdesc } from '../codec/vmdesc.js';
 import { FileCursor } from '../io/cursor.js';
 import type { PositionalSource } from '../io/source.js';
-import { StreamRamBlock } from '../reader/ram-block.js';
+import { PageTableBudget, StreamRamBlock } from '../reader/ram-block.js';
 import type { Code } from './codes.js';
 import type { Findings } from './findings.js';
 
@@ -69,6 +69,7 @@ export async function walkStream(source: PositionalSource, streamOffset: number,
   const located = await readVmdescAtEnd(source, streamOffset, true);
   map.vmdesc = located.vmdesc;
   const blocks = new Map<string, BlockLayout>();
+  const budget = new PageTableBudget(source.size);
   let spanStart = streamOffset;
   // Where metadata resumes after a page area, once the walk got past it.
   let resumeAt: number | null = null;
@@ -173,7 +174,7 @@ export async function walkStream(source: PositionalSource, streamOffset: number,
     map.blocks.push(layout);
     const h = entry.mappedRam;
     if (!h) {
-      layout.stream = new StreamRamBlock(source, entry, map.pageSize);
+      layout.stream = new StreamRamBlock(source, entry, map.pageSize, budget);
       return;
     }
     if (h.version > 1) findings.add('E_HEADER_VERSION', h.headerOffset, `mapped-ram header version ${h.version} of block ${name(id)} (QEMU accepts 0 and 1)`, id);

@@ -72,6 +72,7 @@ export function layoutBlocks(blocks: readonly RamBlockSpec[], firstEntryOffset: 
   return { blocks: out, eosOffset: at };
 }
 
+/** `n` rounded up to a multiple of `to`. */
 export function roundUp(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }

@@ -21,6 +21,7 @@ import { OutputFile } from './output-file.js';
 import { PageStager, type StagerOptions } from './page-stager.js';
 import { withCapability } from './configuration.js';
 
+/** Options of MappedRamWriter.create. */
 export interface MappedRamWriterOptions {
   /** Where the QEMU stream starts in the file (`file:PATH,offset=N`); bytes before it are a hole. */
   offset?: number;
@@ -50,6 +51,7 @@ export interface OutputPrefix {
   seal: Uint8Array;
 }
 
+/** What finish() wrote. */
 export interface WriteSummary {
   path: string;
   /** Apparent size of the file. */
@@ -63,14 +65,13 @@ export interface WriteSummary {
 
 const DEFAULT_RAM_SECTION_ID = 2;
 
+/**
+ * Writes a mapped-ram migration file record by record, as QEMU's save does; pages go to their
+ * slots in the page areas. Made by `create`; the file appears under its name at `finish`.
+ */
 export class MappedRamWriter {
   readonly pageSize: number;
   readonly layout: BlockLayout[] = [];
-  private readonly ready: Promise<void>;
-  private out!: OutputFile;
-  private main!: MainStreamFile;
-  private pages!: PageAreaFile;
-  private stager!: PageStager;
   private ramHeader: SectionHeader | null = null;
   private ramEnded = false;
   private eofWritten = false;
@@ -78,72 +79,80 @@ export class MappedRamWriter {
   private closed = false;
   private readonly w = new ByteWriter();
 
-  constructor(
+  private constructor(
     readonly path: string,
-    private readonly opts: MappedRamWriterOptions = {},
+    private readonly opts: MappedRamWriterOptions,
+    private readonly out: OutputFile,
+    private readonly main: MainStreamFile,
+    private readonly pages: PageAreaFile,
+    private readonly stager: PageStager,
   ) {
-    this.pageSize = opts.pageSize ?? 4096;
-    this.ready = this.init();
-    // Errors surface on the first awaited call; do not let them go unhandled meanwhile.
-    this.ready.catch(() => undefined);
+    this.pageSize = stager.pageSize;
   }
 
+  /**
+   * Creates the temporary file and writes the file header (and, with `configuration` and
+   * `blocks`, the configuration and the RAM START section). A target that exists is refused
+   * unless `force`.
+   */
   static async create(path: string, opts: MappedRamWriterOptions = {}): Promise<MappedRamWriter> {
-    const w = new MappedRamWriter(path, opts);
-    await w.ready;
-    return w;
+    const offset = opts.offset ?? 0;
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new UsageError(`offset must be a non-negative integer, got ${offset}`);
+    const out = await OutputFile.create(path, opts.force);
+    const files: Array<MainStreamFile | PageAreaFile> = [];
+    try {
+      const main = await MainStreamFile.open(out.tempPath, offset, path);
+      files.push(main);
+      if (opts.prefix) {
+        if (opts.prefix.bytes.length !== offset) throw new UsageError(`a ${opts.prefix.bytes.length}-byte header needs the stream at offset ${opts.prefix.bytes.length}, not ${offset}`);
+        await main.pwrite(opts.prefix.bytes, 0);
+      }
+      const pages = await PageAreaFile.open(out.tempPath, opts.directIo ?? 'auto', opts.onWarning ?? (() => undefined), path);
+      files.push(pages);
+      const stager = new PageStager(pages, opts.pageSize ?? 4096, opts.stager);
+      const writer = new MappedRamWriter(path, opts, out, main, pages, stager);
+      await writer.begin().catch(async (e) => {
+        await writer.abort();
+        throw e;
+      });
+      return writer;
+    } catch (e) {
+      for (const f of files) await f.close().catch(() => undefined);
+      await out.discard();
+      throw e;
+    }
   }
 
-  private async init(): Promise<void> {
-    const offset = this.opts.offset ?? 0;
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new UsageError(`offset must be a non-negative integer, got ${offset}`);
-    this.out = await OutputFile.create(this.path, this.opts.force);
-    try {
-      this.main = await MainStreamFile.open(this.out.tempPath, offset);
-      const prefix = this.opts.prefix;
-      if (prefix) {
-        if (prefix.bytes.length !== offset) throw new UsageError(`a ${prefix.bytes.length}-byte header needs the stream at offset ${prefix.bytes.length}, not ${offset}`);
-        await this.main.pwrite(prefix.bytes, 0);
-      }
-      this.pages = await PageAreaFile.open(this.out.tempPath, this.opts.directIo ?? 'auto', this.opts.onWarning ?? (() => undefined));
-      this.stager = new PageStager(this.pages, this.pageSize, this.opts.stager);
-      this.w.u32(QEMU_VM_FILE_MAGIC).u32(QEMU_VM_FILE_VERSION);
-      await this.emit();
-      const { configuration, blocks } = this.opts;
-      if (configuration) await this.writeConfigurationNow(configuration);
-      if (blocks) {
-        const id = this.opts.ramSectionId ?? DEFAULT_RAM_SECTION_ID;
-        await this.writeRamStartNow({ kind: 'start', sectionId: id, idstr: RAM_SECTION_IDSTR, instanceId: 0, version: RAM_SECTION_VERSION }, blocks);
-      }
-    } catch (e) {
-      await this.abortNow();
-      throw e;
+  /** File header, then the configuration and RAM START when the options give them. */
+  private async begin(): Promise<void> {
+    this.w.u32(QEMU_VM_FILE_MAGIC).u32(QEMU_VM_FILE_VERSION);
+    await this.emit();
+    const { configuration, blocks } = this.opts;
+    if (configuration) await this.writeConfiguration(configuration);
+    if (blocks) {
+      const id = this.opts.ramSectionId ?? DEFAULT_RAM_SECTION_ID;
+      await this.writeRamStart({ kind: 'start', sectionId: id, idstr: RAM_SECTION_IDSTR, instanceId: 0, version: RAM_SECTION_VERSION }, blocks);
     }
   }
 
   /** True when page writes bypass the page cache. */
   get direct(): boolean {
-    return this.pages?.direct ?? false;
+    return this.pages.direct;
   }
 
   /** Page bytes written so far (for progress). */
   get bytesWritten(): number {
-    return (this.stager?.bytesWritten ?? 0) + (this.main?.bytesWritten ?? 0);
+    return this.stager.bytesWritten + this.main.bytesWritten;
   }
 
   /** The CONFIGURATION record; the mapped-ram capability is added if missing. */
   async writeConfiguration(config: Configuration): Promise<void> {
-    await this.ready;
-    await this.writeConfigurationNow(config);
-  }
-
-  private async writeConfigurationNow(config: Configuration): Promise<void> {
     writeConfiguration(this.w, withCapability(config, CAPABILITY_MAPPED_RAM, true));
     await this.emit();
   }
 
+  /** A command record (QEMU_VM_COMMAND), e.g. what a postcopy save sends. */
   async writeCommand(cmd: Command): Promise<void> {
-    await this.ready;
     writeCommand(this.w, cmd);
     await this.emit();
   }
@@ -153,11 +162,6 @@ export class MappedRamWriter {
    * skipped over), EOS and footer. Returns the layout.
    */
   async writeRamStart(header: SectionHeader, blocks: readonly RamBlockSpec[]): Promise<BlockLayout[]> {
-    await this.ready;
-    return this.writeRamStartNow(header, blocks);
-  }
-
-  private async writeRamStartNow(header: SectionHeader, blocks: readonly RamBlockSpec[]): Promise<BlockLayout[]> {
     if (this.ramHeader) throw new UsageError('the RAM START section was already written');
     this.ramHeader = header;
     this.nextSectionId = Math.max(this.nextSectionId, header.sectionId + 1);
@@ -186,33 +190,21 @@ export class MappedRamWriter {
 
   /** Whole pages of a block starting at `firstPage`; all-zero pages are left as holes with their bit clear. */
   async writePages(blockId: string, firstPage: number, data: Uint8Array): Promise<void> {
-    if (!this.stager) await this.ready;
     await this.stager.put(blockId, firstPage, data);
   }
 
   /** One page; synchronous (undefined) in the common case, else a promise to await before the next call. */
   writePage(blockId: string, page: number, data: Uint8Array): Promise<void> | undefined {
-    if (!this.stager) return this.writePages(blockId, page, data);
     return this.stager.putPage(blockId, page, data);
   }
 
   /** Marks a page as zero (bit cleared; a later writePages of it sets it again); await a returned promise. */
   zeroPage(blockId: string, page: number): Promise<void> | undefined {
-    if (!this.stager) return this.ready.then(() => this.stager.zero(blockId, page));
     return this.stager.zero(blockId, page);
-  }
-
-  /**
-   * Fast path for converters: stages the plain-stream CONTINUE page records at the front of
-   * `records` (a view into the stager's arena) in place; returns the bytes consumed (0: none).
-   */
-  stageRecords(blockId: string, records: Uint8Array): number {
-    return this.stager ? this.stager.stageRecords(blockId, records) : 0;
   }
 
   /** A RAM PART or END section: only EOS, since the pages live in the page areas. */
   async writeRamEos(kind: 'part' | 'end'): Promise<void> {
-    await this.ready;
     const h = this.ramHeader;
     if (!h) throw new UsageError(`RAM ${kind.toUpperCase()} section before the RAM START section`);
     if (this.ramEnded) throw new UsageError('the RAM END section was already written');
@@ -228,7 +220,6 @@ export class MappedRamWriter {
    * Ends the RAM section first if the writer started it itself (devices follow RAM END in QEMU).
    */
   async writeDevice(device: { idstr: string; instanceId?: number; version: number; sectionId?: number }, payload: Uint8Array): Promise<void> {
-    await this.ready;
     if (this.opts.blocks && this.ramHeader && !this.ramEnded) await this.writeRamEos('end');
     const sectionId = device.sectionId ?? this.nextSectionId;
     this.nextSectionId = Math.max(this.nextSectionId, sectionId + 1);
@@ -240,13 +231,11 @@ export class MappedRamWriter {
 
   /** Bytes copied verbatim into the main stream (any record the writer has no method for). */
   async writeRaw(bytes: Uint8Array): Promise<void> {
-    await this.ready;
     await this.main.write(bytes);
   }
 
   /** The EOF record (finish writes it if nobody did). */
   async writeEof(): Promise<void> {
-    await this.ready;
     if (this.opts.blocks && this.ramHeader && !this.ramEnded) await this.writeRamEos('end');
     this.w.u8(RecordType.Eof);
     await this.emit();
@@ -255,7 +244,6 @@ export class MappedRamWriter {
 
   /** The VMDESCRIPTION record after EOF: the JSON QEMU uses to describe device sections. */
   async writeVmdesc(json: string): Promise<void> {
-    await this.ready;
     if (!this.eofWritten) await this.writeEof();
     const bytes = new TextEncoder().encode(json);
     this.w.u8(RecordType.VmDescription).u32(bytes.length).bytes(bytes);
@@ -264,7 +252,6 @@ export class MappedRamWriter {
 
   /** Waits for every page write, writes the bitmaps, syncs both descriptors and renames into place. */
   async finish(): Promise<WriteSummary> {
-    await this.ready;
     try {
       if (!this.eofWritten) await this.writeEof();
       await this.stager.drain();
@@ -281,32 +268,37 @@ export class MappedRamWriter {
       await this.out.commit();
       return { path: this.path, size, pageBytes: this.stager.bytesWritten, presentPages: this.stager.presentPages, direct: this.pages.direct, blocks: this.layout };
     } catch (e) {
-      await this.abortNow();
+      await this.abort();
       throw e;
     }
   }
 
   /** Gives up: closes the descriptors and removes the temporary file; the target is untouched. */
   async abort(): Promise<void> {
-    await this.ready.catch(() => undefined);
-    await this.abortNow();
-  }
-
-  private async abortNow(): Promise<void> {
-    await this.stager?.drain().catch(() => undefined);
+    await this.stager.drain().catch(() => undefined);
     await this.closeFds();
-    await this.out?.discard();
+    await this.out.discard();
   }
 
   private async closeFds(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.main?.close().catch(() => undefined);
-    await this.pages?.close().catch(() => undefined);
+    await this.main.close().catch(() => undefined);
+    await this.pages.close().catch(() => undefined);
   }
 
   private async emit(): Promise<void> {
     await this.main.write(this.w.view());
     this.w.length = 0;
   }
+}
+
+/**
+ * The converters' fast path (internal: src/convert only, not exported from src/index.ts): stages
+ * the plain-stream CONTINUE page records at the front of `records` (a view into the arena given
+ * as `stager.arena`) in place; returns the bytes consumed (0: none, use writePage/zeroPage).
+ */
+export function stagePageRecords(writer: MappedRamWriter, blockId: string, records: Uint8Array): number {
+  // Index access reaches the private stager from this module only (TypeScript's sanctioned escape).
+  return writer['stager'].stageRecords(blockId, records);
 }

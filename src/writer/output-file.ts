@@ -45,6 +45,7 @@ function createFailure(e: NodeJS.ErrnoException, target: string): unknown {
   return Object.assign(new Error(`cannot create ${target}: ${e.message}`), { code: e.code });
 }
 
+/** A file written under a temporary name and published under its target's name when complete. */
 export class OutputFile {
   private done = false;
 
@@ -62,7 +63,7 @@ export class OutputFile {
     if (existing && !existing.isFile() && !existing.isSymbolicLink()) throw new UsageError(`${target} exists and is not a regular file`);
     const tmp = tempPathFor(target);
     // Registered before it exists: a signal arriving while it is created still removes it.
-    registerTemporary(tmp, target);
+    registerTemporary(tmp);
     try {
       // Guest memory is private: 0600, as QEMU creates its migration files.
       const h = await fsp.open(tmp, 'wx', 0o600).catch(async (e: NodeJS.ErrnoException) => {

@@ -4,8 +4,10 @@ import { UsageError } from '../format/errors.js';
 import type { PageAreaFile } from '../io/direct-writer.js';
 import { threadpoolSize } from '../io/threadpool.js';
 import { Arena, type ArenaRegion } from '../kernel/arena.js';
+import { getBit, POPCOUNT8, runsIn, setBit, setSpan } from '../kernel/bit-runs.js';
 import type { BlockLayout } from './layout.js';
 
+/** Options of PageStager: extent size, writes in flight, the arena to stage in. */
 export interface StagerOptions {
   /** Bytes per extent (one write at most); default 8 MiB. */
   extentBytes?: number;
@@ -52,14 +54,7 @@ interface Extent extends ExtentBuffer {
 
 const DEFAULT_EXTENT = 8 << 20;
 const DEFAULT_IN_FLIGHT = 4;
-const POPCOUNT8 = Uint8Array.from({ length: 256 }, (_, i) => (i.toString(2).match(/1/g) ?? []).length);
-
-const getBit = (b: Uint8Array, i: number) => (b[i >>> 3]! >>> (i & 7)) & 1;
-const setBit = (b: Uint8Array, i: number, v: number) => {
-  if (v) b[i >>> 3]! |= 1 << (i & 7);
-  else b[i >>> 3]! &= ~(1 << (i & 7));
-};
-
+/** Stages pages of mapped-ram blocks and writes them to their page areas (internal to the writer). */
 export class PageStager {
   readonly arena: Arena;
   private readonly blocks = new Map<string, BlockState>();
@@ -293,32 +288,29 @@ export class PageStager {
 
   private async writeExtent(ext: Extent): Promise<void> {
     const ps = this.pageSize;
-    const { layout, bitmap } = ext.block;
+    const { layout } = ext.block;
     const base = ext.index * this.extentPages;
     const pages = Math.min(this.extentPages, layout.pages - base);
-    const runs: Array<[number, number]> = [];
-    let i = 0;
-    while (i < pages) {
-      if (!getBit(ext.staged, i)) {
-        i++;
-        continue;
-      }
-      const start = i;
-      let end = i + 1;
-      for (;;) {
-        while (end < pages && getBit(ext.staged, end)) end++;
-        // Absorb a short gap whose slots hold nothing valid: one write beats two syscalls.
-        let gap = end;
-        while (gap < pages && gap - end < this.maxZeroGap && !getBit(ext.staged, gap) && !getBit(bitmap, base + gap)) gap++;
-        if (gap === end || gap >= pages || !getBit(ext.staged, gap)) break;
-        ext.region.view.fill(0, end * ps, gap * ps);
-        end = gap;
-      }
-      runs.push([start, end]);
-      i = end;
-    }
+    const runs = this.writeRuns(ext, pages);
     // The runs of one extent are disjoint: all of them join the write queue at once.
     await Promise.all(runs.map(([start, end]) => this.queueWrite(ext.region.view.subarray(start * ps, end * ps), layout.pagesOffset + (base + start) * ps)));
+  }
+
+  /**
+   * Runs of staged slots as [start, end) writes. A gap of at most maxZeroGap slots that hold
+   * nothing valid (bit clear in the block too) is zeroed and absorbed: one write beats two syscalls.
+   */
+  private writeRuns(ext: Extent, pages: number): Array<[number, number]> {
+    const base = ext.index * this.extentPages;
+    const runs: Array<[number, number]> = [];
+    for (const r of runsIn(ext.staged, 0, pages)) {
+      const last = runs[runs.length - 1];
+      if (last && r.start - last[1] <= this.maxZeroGap && !setSpan(ext.block.bitmap, base + last[1], base + r.start)) {
+        ext.region.view.fill(0, last[1] * this.pageSize, r.start * this.pageSize);
+        last[1] = r.start + r.count;
+      } else runs.push([r.start, r.start + r.count]);
+    }
+    return runs;
   }
 
   /** Writes in the order they were queued, `maxWrites` at a time. */

@@ -4,7 +4,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { extractAll, extractBlock } from '../../src/extract/extract.js';
 import { blockFileName, blockPath } from '../../src/extract/names.js';
+import { MigrationFile } from '../../src/reader/migration-file.js';
 import { MappedRamWriter } from '../../src/writer/mapped-ram-writer.js';
 import { getFixture } from '../support/fixtures.js';
 import { runCli } from '../support/cli.js';
@@ -12,6 +14,16 @@ import { tempDir } from '../verify/support.js';
 
 const dir = tempDir('mram-extract-');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** Whether the file system of `file` accepts O_DIRECT opens (tmpfs refuses them with EINVAL). */
+function directOpens(file: string): boolean {
+  try {
+    fs.closeSync(fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_DIRECT));
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const sha = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
 
@@ -29,6 +41,40 @@ describe('extract', () => {
       expect(st.size).toBe(fx.meta.memMiB << 20);
       expect(st.blocks * 512).toBeLessThan(st.size);
       expect(fs.readdirSync(dir).filter((f) => f.includes('mram-tmp'))).toEqual([]);
+    });
+  }
+
+  for (const name of ['mr-32m', 'mr-off-32m', 'stream-32m']) {
+    it(`${name}: a file opened from a descriptor extracts the same bytes as one opened by path (QEMU's RAM image)`, async () => {
+      const fx = await getFixture(name);
+      const fd = fs.openSync(fx.file, 'r');
+      try {
+        const byFd = await MigrationFile.open(fd, { offset: fx.meta.offset });
+        expect(byFd.path).toBe(`fd ${fd}`);
+        // O_DIRECT page reads reach a descriptor too, wherever the file system takes the flag.
+        const direct = await byFd.source.openDirect!();
+        expect(direct !== null).toBe(directOpens(fx.file));
+        await direct?.close();
+        const outFd = path.join(dir, `${name}.fd.ram`);
+        const r = await extractBlock(byFd, byFd.block('mem'), outFd);
+        expect(r.length).toBe(fx.meta.memMiB << 20);
+        const all = await extractAll(byFd, path.join(dir, `${name}.fd.all`));
+        await byFd.close();
+        // The descriptor stays the caller's: still open and readable after close.
+        expect(fs.fstatSync(fd).size).toBe(fs.statSync(fx.file).size);
+        const byPath = await MigrationFile.open(fx.file, { offset: fx.meta.offset });
+        const outPath = path.join(dir, `${name}.path.ram`);
+        await extractBlock(byPath, byPath.block('mem'), outPath);
+        const allByPath = await extractAll(byPath, path.join(dir, `${name}.path.all`));
+        await byPath.close();
+        const image = fs.readFileSync(fx.ramImage);
+        expect(fs.readFileSync(outFd).equals(image)).toBe(true);
+        expect(fs.readFileSync(outPath).equals(image)).toBe(true);
+        expect(all.map((x) => x.block)).toEqual(allByPath.map((x) => x.block));
+        for (let i = 0; i < all.length; i++) expect(fs.readFileSync(all[i]!.path).equals(fs.readFileSync(allByPath[i]!.path)), all[i]!.block).toBe(true);
+      } finally {
+        fs.closeSync(fd);
+      }
     });
   }
 

@@ -20,7 +20,7 @@ function pattern(pages: number, seed: number): Uint8Array {
 describe('MappedRamWriter', () => {
   it('writes a file the reader maps back: pages, holes for zero pages, devices, offset', async () => {
     const out = path.join(dir, 'lib.mram');
-    const w = new MappedRamWriter(out, { offset: 4096, configuration: config, blocks: [{ id: 'mem', usedLength: 4 << 20 }, { id: 'rom', usedLength: 64 << 10 }] });
+    const w = await MappedRamWriter.create(out, { offset: 4096, configuration: config, blocks: [{ id: 'mem', usedLength: 4 << 20 }, { id: 'rom', usedLength: 64 << 10 }] });
     const a = pattern(512, 1);
     await w.writePages('mem', 0, a);
     await w.writePages('mem', 1000, pattern(24, 2));

@@ -1,0 +1,59 @@
+// Positional reads and writes that finish what they start, and O_DIRECT opens that fall back
+// only where the file system refuses the flag: shared by readers, writers and converters.
+import { constants as fsc, promises as fsp } from 'node:fs';
+
+/** Alignment O_DIRECT needs for file offsets, lengths and buffer addresses. */
+export const DIRECT_ALIGN = 4096;
+
+/** Names the file in an errno failure (ENOSPC, EIO...), keeping the code for callers that test it. */
+export function writeFailure(e: unknown, name: string): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (!err || typeof err.code !== 'string' || err.message.startsWith('writing ')) return e;
+  return Object.assign(new Error(`writing ${name}: ${err.message}`), { code: err.code });
+}
+
+/**
+ * Writes all of `bytes` at `position` (a short write continues where it stopped; a write of no
+ * bytes is an EIO failure rather than a loop). Failures name `name`, except those `passThrough`
+ * keeps as they are (the O_DIRECT probe's EINVAL).
+ */
+export async function writeAllAt(handle: fsp.FileHandle, bytes: Uint8Array, position: number, name: string, passThrough?: (e: unknown) => boolean): Promise<void> {
+  for (let done = 0; done < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done).catch((e) => {
+      throw passThrough?.(e) ? e : writeFailure(e, name);
+    });
+    if (bytesWritten === 0) throw Object.assign(new Error(`writing ${name}: short write at offset ${position + done}`), { code: 'EIO' });
+    done += bytesWritten;
+  }
+}
+
+/** Reads up to `len` bytes at `pos` into `into`; O_DIRECT reads stop at the first short (end-of-file) read. */
+export async function readAllAt(handle: fsp.FileHandle, into: Uint8Array, len: number, pos: number, direct: boolean): Promise<number> {
+  let done = 0;
+  while (done < len) {
+    const { bytesRead } = await handle.read(into, done, len - done, pos + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+    if (direct && bytesRead % DIRECT_ALIGN !== 0) break;
+  }
+  return done;
+}
+
+/** An O_DIRECT open: the handle, or why the file system refused the flag (then handle is null). */
+export interface DirectOpen {
+  handle: fsp.FileHandle | null;
+  /** EINVAL or EOPNOTSUPP when the file system refuses O_DIRECT; null when opened (or the OS has no O_DIRECT). */
+  refused: string | null;
+}
+
+/** Opens `path` with `flags | O_DIRECT`; only a refusal of the flag (EINVAL, EOPNOTSUPP) is not an error. */
+export async function openDirect(path: string, flags: number): Promise<DirectOpen> {
+  if (fsc.O_DIRECT === undefined) return { handle: null, refused: null };
+  try {
+    return { handle: await fsp.open(path, flags | fsc.O_DIRECT), refused: null };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'EOPNOTSUPP') throw e;
+    return { handle: null, refused: code };
+  }
+}
