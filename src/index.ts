@@ -24,4 +24,5 @@ export * from './writer/index.js';
 export * from './convert/index.js';
 export * from './extract/index.js';
 export * from './verify/index.js';
+export { contentDigest, BlockContentHasher, combineContentDigests, CONTENT_DIGEST_MAGIC, type ContentDigest } from './digest/content-digest.js';
 export * from './map/index.js';

@@ -7,10 +7,15 @@ import { openInput } from '../reader/input.js';
 import type { RamBlock } from '../reader/ram-block.js';
 import { checkContent, type ContentOptions } from './content.js';
 import { Findings, type Finding } from './findings.js';
-import { checkLayout } from './layout.js';
+import { checkLayout, type MappedBlock } from './layout.js';
 import { findStreamStart, hasMagicAt } from '../reader/find-stream.js';
 import { withReaderArena } from '../reader/page-reader.js';
-import { walkStream } from './walk.js';
+import { walkStream, type StreamMap } from './walk.js';
+import { BlockContentHasher, combineContentDigests, type ContentDigest } from '../digest/content-digest.js';
+import { dataRanges, type ByteRange } from '../io/extents.js';
+import { FileSource } from '../io/file-source.js';
+import { countPresent } from '../kernel/index.js';
+import { isIgnoredEntry } from '../codec/ram.js';
 
 export interface VerifyOptions {
   /** Where the QEMU stream starts; default: after a libvirt header if any, else 0. */
@@ -19,12 +24,17 @@ export interface VerifyOptions {
   quick?: boolean;
   /** SHA-256 of each RAM block's guest-visible content. */
   digest?: boolean;
+  /** The content digest of the guest's RAM (non-zero pages only, the same in every format; spec §7). */
+  contentDigest?: boolean;
   progress?: ContentOptions['progress'];
   /** Use O_DIRECT for page reads (default true). */
   direct?: boolean;
   /** The path is a qcow2 image: check the VM state of this internal snapshot (name or id). */
   snapshot?: string;
 }
+
+// Below this many bytes of page area without set bits, reading it all costs less than asking FIEMAP.
+const READ_ALL_BELOW = 256 << 20;
 
 /** qemu-img check convention. */
 export const VerifyExit = { OK: 0, NOT_CHECKED: 1, ERRORS: 2, WARNINGS: 3 } as const;
@@ -45,10 +55,12 @@ export interface VerifyReport {
   suppressed: Record<string, number>;
   /** Block idstr → SHA-256 hex of its guest-visible RAM (with `digest`). */
   digests: Record<string, string>;
+  /** With `contentDigest`: the content digest, or null when some block's RAM is not all in the file. */
+  contentDigest: ContentDigest | null;
 }
 
 export async function verifyFile(path: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
-  if (opts.quick && opts.digest) throw new UsageError('--quick reads no page data, so it cannot be combined with --digest');
+  if (opts.quick && (opts.digest || opts.contentDigest)) throw new UsageError(`--quick reads no page data, so it cannot be combined with ${opts.digest ? '--digest' : '--content-digest'}`);
   const findings = new Findings();
   let source: PositionalSource;
   try {
@@ -104,17 +116,21 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
     }
     const mapped = await checkLayout(source, map, findings, prefix);
     let digests: Record<string, string> = {};
+    let content: ContentDigest | null = null;
     if (!opts.quick) {
       // A block x-ignore-shared left out has no content in the file to check or digest.
       const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream && !b.stream.ignored ? [b.stream] : []));
 
       // The bytes before the stream (offset=N prefix, libvirt header) hold disk blocks too.
       const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0) + (await nonZeroBlockBytes(source, streamOffset));
-      digests = await withReaderArena((arena) =>
-        checkContent(source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, progress: opts.progress, direct: opts.direct }),
+      const dataRanges = await fileDataRanges(source, mapped);
+      const r = await withReaderArena((arena) =>
+        checkContent(source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, contentDigest: opts.contentDigest, dataRanges, progress: opts.progress, direct: opts.direct }),
       opts);
+      digests = r.digests;
+      if (opts.contentDigest) content = combineKnown(map, r.contentBlocks);
     }
-    return report(path, source, findings, digests, true, map.mappedRam ? 'mapped-ram' : 'stream', streamOffset);
+    return report(path, source, findings, digests, true, map.mappedRam ? 'mapped-ram' : 'stream', streamOffset, content);
   } finally {
     await source.close();
   }
@@ -138,7 +154,29 @@ async function nonZeroBlockBytes(source: PositionalSource, end: number): Promise
   return n;
 }
 
-function report(path: string, source: PositionalSource | null, f: Findings, digests: Record<string, string>, checked: boolean, format: VerifyReport['format'], streamOffset = 0): VerifyReport {
+/**
+ * Where the file holds data, when that can save reading: page areas beyond their set bits larger
+ * than READ_ALL_BELOW, in a file on a file system with FIEMAP. Null means read every chunk.
+ */
+async function fileDataRanges(source: PositionalSource, mapped: MappedBlock[]): Promise<ByteRange[] | null> {
+  const unclaimed = mapped.reduce((n, b) => n + (b.pages - countPresent(b.bitmap, b.pages)) * b.pageSize, 0);
+  if (unclaimed < READ_ALL_BELOW || !(source instanceof FileSource) || !source.reopenable) return null;
+  return dataRanges(source.path);
+}
+
+/** The content digest when every block's RAM is known (digested, or left out by x-ignore-shared). */
+function combineKnown(map: StreamMap, known: Map<string, Buffer>): ContentDigest | null {
+  const all = new Map<string, Buffer>();
+  for (const { entry, pageSize, stream } of map.blocks) {
+    const leftOut = stream ? stream.ignored : isIgnoredEntry(entry);
+    const d = leftOut ? new BlockContentHasher(entry.idstr, entry.usedLength, pageSize, true).finish() : known.get(entry.idstr);
+    if (!d || (stream && !map.complete)) return null;
+    all.set(entry.idstr, d);
+  }
+  return combineContentDigests(all);
+}
+
+function report(path: string, source: PositionalSource | null, f: Findings, digests: Record<string, string>, checked: boolean, format: VerifyReport['format'], streamOffset = 0, contentDigest: ContentDigest | null = null): VerifyReport {
   const errors = f.count('error');
   const warnings = f.count('warning');
   const exitCode = !checked ? VerifyExit.NOT_CHECKED : errors > 0 ? VerifyExit.ERRORS : warnings > 0 ? VerifyExit.WARNINGS : VerifyExit.OK;
@@ -155,5 +193,6 @@ function report(path: string, source: PositionalSource | null, f: Findings, dige
     warnings: f.warnings,
     suppressed: Object.fromEntries(f.suppressed),
     digests,
+    contentDigest,
   };
 }
