@@ -15,7 +15,7 @@ FILE cannot be - (stdin).`,
     options: {
       offset: INPUT_OFFSET_OPTION,
       digest: { type: 'boolean', help: "SHA-256 of each RAM block's guest-visible content (= sha256sum of its raw RAM image)" },
-      'content-digest': { type: 'boolean', help: 'one SHA-256 over the non-zero pages of all blocks: the same for the same RAM in every format, costs what the file stores (spec/format.md §7)' },
+      'content-digest': { type: 'boolean', help: 'one SHA-256 over the non-zero pages of all blocks: the same for the same RAM in every format, costs what the file stores (spec/format.md §12)' },
       quick: { type: 'boolean', help: 'metadata only: no page data is read' },
       snapshot: { type: 'string', value: 'S', help: 'FILE is a qcow2 image: check the VM state of its internal snapshot S (name or id)' },
     },

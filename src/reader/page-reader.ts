@@ -41,6 +41,8 @@ export interface PageReaderOptions {
 export const DIRECT_ALIGN = 4096;
 const DEFAULT_CHUNK = 4 << 20;
 const DEFAULT_DEPTH = 4;
+// Most chunks one zero chunk of readMappedPages stands for (64 MiB of 4 MiB chunks).
+const ZERO_SPAN_CHUNKS = 16;
 
 /** An arena sized for one reader: `depth` data slots plus their scan bitmaps. */
 export function readerArena(opts: PageReaderOptions = {}): Arena {
@@ -155,7 +157,10 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
   const pagesOf = (k: number) => Math.min(b.pages - k * chunkPages, chunkPages);
   const read: number[] = [];
   for (let k = 0; k < chunks; k++) if (!opts.skip?.(k * chunkPages, pagesOf(k))) read.push(k);
-  const zeros = read.length < chunks ? { data: new Uint8Array(chunkBytes), bits: new Uint8Array(chunkPages / 8) } : null;
+  // Skipped chunks come as one zero view of up to ZERO_SPAN_CHUNKS chunks: a 256 GiB guest's holes are
+  // a few thousand yields. The buffer is only read, so its pages stay the kernel's shared zero page.
+  const span = Math.min(ZERO_SPAN_CHUNKS, chunks - read.length);
+  const zeros = span > 0 ? { data: new Uint8Array(span * chunkBytes), bits: new Uint8Array((span * chunkPages) / 8) } : null;
   const issue = (j: number) => {
     const k = read[j]!;
     const slot = pool[j % depth]!;
@@ -168,12 +173,16 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
     for (let j = 0; j < Math.min(depth, read.length); j++) issue(j);
     for (let k = 0, j = 0; k < chunks; k++) {
       const firstPage = k * chunkPages;
-      const n = pagesOf(k);
       if (read[j] !== k) {
+        // This chunk and the skipped ones after it, up to the next chunk read.
+        const last = Math.min(k + span, read[j] ?? chunks, chunks) - 1;
+        const n = (last - k) * chunkPages + pagesOf(last);
         const bits = zeros!.bits.subarray(0, Math.ceil(n / 8));
         yield { firstPage, pages: n, data: zeros!.data.subarray(0, n * b.pageSize), scanned: bits, present: bits, pagesPastEof: 0 };
+        k = last;
         continue;
       }
+      const n = pagesOf(k);
       yield scanSlot(pool[j % depth]!, await pool[j % depth]!.pending!, b, arena, firstPage, n);
       if (j + depth < read.length) issue(j + depth);
       j++;

@@ -14,7 +14,7 @@ import { overlapsAny, type ByteRange } from '../io/extents.js';
 export interface ContentOptions extends PageReaderOptions {
   /** Compute a SHA-256 of each block's guest-visible content. */
   digest: boolean;
-  /** Compute the content digest (non-zero pages only; spec §7). */
+  /** Compute the content digest (non-zero pages only; spec §12). */
   contentDigest?: boolean;
   /**
    * Allocated byte ranges of the file (FIEMAP), or null when unknown. Page-area chunks without a
@@ -128,6 +128,11 @@ async function passMapped(file: PositionalSource, b: MappedBlock, arena: Arena, 
     p.covered = c.firstPage + c.pages;
     const base = c.firstPage >>> 3;
     const inFile = c.pages - c.pagesPastEof;
+    // Chunks without a set bit or a non-zero page (all of a sparse guest's holes) tally nothing.
+    if (!c.pagesPastEof && !anyByte(c.scanned) && !hasSetBit(b.bitmap, c.firstPage, c.pages)) {
+      run.step(hash, content, c, b.pageSize);
+      continue;
+    }
     for (let i = 0; i < c.scanned.length; i++) {
       const valid = i === c.scanned.length - 1 && c.pages & 7 ? (1 << (c.pages & 7)) - 1 : 0xff;
       // Pages from `inFile` on are (partly) past the end of the file.
@@ -228,6 +233,11 @@ class ZeroHasher {
  */
 function maxStreamDigest(fileSize: number): number {
   return fileSize * 512 + 2 ** 30;
+}
+
+function anyByte(bits: Uint8Array): boolean {
+  for (let i = 0; i < bits.length; i++) if (bits[i] !== 0) return true;
+  return false;
 }
 
 function popcount(x: number): number {

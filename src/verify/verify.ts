@@ -24,7 +24,7 @@ export interface VerifyOptions {
   quick?: boolean;
   /** SHA-256 of each RAM block's guest-visible content. */
   digest?: boolean;
-  /** The content digest of the guest's RAM (non-zero pages only, the same in every format; spec §7). */
+  /** The content digest of the guest's RAM (non-zero pages only, the same in every format; spec §12). */
   contentDigest?: boolean;
   progress?: ContentOptions['progress'];
   /** Use O_DIRECT for page reads (default true). */
