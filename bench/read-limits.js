@@ -1,7 +1,8 @@
 // Read-side limits of #17, whole-process, on one 2 GiB mapped-ram guest whose every other page is random:
 //   verify                  vs dd if=FILE iflag=direct bs=1M of=/dev/null         (target ≥ 0.8×)
 //   verify --digest         vs openssl dgst -sha256 of the raw image, cached       (target ≥ 0.8×)
-//   verify --content-digest vs openssl dgst -sha256 of the present pages, cached  (no target: O(present pages))
+//   verify --content-digest vs the slower of dd iflag=direct of the file and openssl dgst -sha256 of the
+//                           present pages alone, cached (it must read the one and hash the other; no target)
 // Runs alternate mram and its reference; a ratio is the median of per-run ratios (reference s / mram s),
 // so load drift hits both sides. The raw image lives on /dev/shm (cached by construction).
 // Writes bench/results/read-limits.json (rows: command, work, work_bytes, mram_s, limit, limit_s, ratio,
@@ -68,16 +69,20 @@ log(`writing a ${GIB} GiB mapped-ram file (every other page random) in ${dir}, i
 const sha = await makeFiles();
 const pairs = [
   { command: 'verify', ours: mram('verify', file), limit: 'dd iflag=direct bs=1M of the file', ref: ['dd', [`if=${file}`, 'iflag=direct', 'bs=1M', 'of=/dev/null', 'status=none']], target: 0.8, workBytes: bytes },
-  { command: 'verify --digest', ours: mram('verify', '--digest', file), limit: 'openssl dgst -sha256 of the raw image (cached)', ref: ['openssl', ['dgst', '-sha256', raw]], target: 0.8, workBytes: bytes },
-  { command: 'verify --content-digest', ours: mram('verify', '--content-digest', file), limit: 'openssl dgst -sha256 of the present pages (cached)', ref: ['openssl', ['dgst', '-sha256', present]], target: null, workBytes: bytes },
+  { command: 'verify --digest', ours: mram('verify', '--digest', file), limit: 'openssl dgst -sha256 of the raw image (cached)', ref: ['openssl', ['dgst', '-sha256', raw]], target: 0.8, workBytes: bytes, alsoDd: true },
+  { command: 'verify --content-digest', ours: mram('verify', '--content-digest', file), limit: 'max(dd iflag=direct of the file, openssl dgst -sha256 of the present pages)', ref: [['dd', [`if=${file}`, 'iflag=direct', 'bs=1M', 'of=/dev/null', 'status=none']], ['openssl', ['dgst', '-sha256', present]]], target: null, workBytes: bytes },
 ];
 const rows = [];
 for (const p of pairs) {
   const ours = [];
   const refs = [];
   const ratios = [];
+  const dds = [];
   for (let i = 0; i < RUNS; i++) {
-    const r = timed(...p.ref).s;
+    // The read floor too: on a disk slower than SHA-256, verify --digest cannot beat it.
+    if (p.alsoDd) dds.push(timed('dd', [`if=${file}`, 'iflag=direct', 'bs=1M', 'of=/dev/null', 'status=none']).s);
+    // A list of references: the limit is the slowest of them (each is a floor the work cannot go below).
+    const r = Array.isArray(p.ref[0]) ? Math.max(...p.ref.map((x) => timed(...x).s)) : timed(...p.ref).s;
     const o = timed(...p.ours);
     if (p.command === 'verify --digest' && !o.stdout.includes(sha)) throw new Error(`verify --digest printed no ${sha}:\n${o.stdout}`);
     refs.push(r);
@@ -96,6 +101,7 @@ for (const p of pairs) {
     target: p.target === null ? 'O(present pages); no ratio target' : `≥ ${p.target}×`,
     met: p.target === null ? null : ratio >= p.target,
     runs: { mram_s: ours, limit_s: refs },
+    ...(dds.length ? { dd_s: median(dds), note: 'dd_s: dd iflag=direct of the file in the same runs (the read floor)' } : {}),
   });
   log(`${p.command}: ${median(ours).toFixed(2)} s, ${p.limit} ${median(refs).toFixed(2)} s: ${ratio.toFixed(2)}×`);
 }
