@@ -7,12 +7,12 @@
 // so load drift hits both sides. The raw image lives on /dev/shm (cached by construction).
 // Writes bench/results/read-limits.json (rows: command, work, work_bytes, mram_s, limit, limit_s, ratio,
 // target, met).   MRAM_BENCH_GIB=2  MRAM_BENCH_RUNS=5  MRAM_BENCH_DIR=<dir on the target file system>
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { timedSync } from './lib/measure.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const GIB = Number(process.env.MRAM_BENCH_GIB ?? 2);
@@ -54,14 +54,7 @@ async function makeFiles() {
   return hash.digest('hex');
 }
 
-function timed(cmd, args) {
-  const t = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
-  const s = Number(process.hrtime.bigint() - t) / 1e9;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return { s, stdout: r.stdout };
-}
-
+const timed = timedSync;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mram = (...args) => [process.execPath, [path.join(root, 'bin/mram.js'), ...args, '-q']];
 
