@@ -116,21 +116,7 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
       findings.add('E_CONFIG_MAPPED_RAM', 16 + 12, `libvirt format ${libvirtFormat} ${libvirtFormat === LIBVIRT_FORMAT_SPARSE ? 'says sparse (mapped-ram)' : 'is not sparse'}, but the stream's mapped-ram capability is ${configured ? 'on' : 'off'}`);
     }
     const mapped = await checkLayout(source, map, findings, prefix);
-    let digests: Record<string, string> = {};
-    let content: ContentDigest | null = null;
-    if (!opts.quick) {
-      // A block x-ignore-shared left out has no content in the file to check or digest.
-      const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream && !b.stream.ignored ? [b.stream] : []));
-
-      // The bytes before the stream (offset=N prefix, libvirt header) hold disk blocks too.
-      const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0) + (await nonZeroBlockBytes(source, streamOffset));
-      const dataRanges = await fileDataRanges(source, mapped);
-      const r = await withReaderArena((arena) =>
-        checkContent(source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, contentDigest: opts.contentDigest, dataRanges, progress: opts.progress, direct: opts.direct }),
-      opts);
-      digests = r.digests;
-      if (opts.contentDigest) content = combineKnown(map, r.contentBlocks);
-    }
+    const { digests, content } = opts.quick ? { digests: {}, content: null } : await checkPages(source, streamOffset, map, mapped, findings, opts);
     return report(path, source, findings, digests, true, map.mappedRam ? 'mapped-ram' : 'stream', streamOffset, content);
   } finally {
     await source.close();
@@ -153,6 +139,19 @@ async function nonZeroBlockBytes(source: PositionalSource, end: number): Promise
     for (let b = 0; b < len; b += BLOCK) if (buf.subarray(b, b + BLOCK).some((x) => x !== 0)) n += BLOCK;
   }
   return n;
+}
+
+/** Page content checks, `--digest` and `--content-digest`: everything that reads page data. */
+async function checkPages(source: PositionalSource, streamOffset: number, map: StreamMap, mapped: MappedBlock[], findings: Findings, opts: VerifyOptions): Promise<{ digests: Record<string, string>; content: ContentDigest | null }> {
+  // A block x-ignore-shared left out has no content in the file to check or digest.
+  const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream && !b.stream.ignored ? [b.stream] : []));
+  // The bytes before the stream (offset=N prefix, libvirt header) hold disk blocks too.
+  const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0) + (await nonZeroBlockBytes(source, streamOffset));
+  const dataRanges = await fileDataRanges(source, mapped);
+  const r = await withReaderArena((arena) =>
+    checkContent(source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, contentDigest: opts.contentDigest, dataRanges, progress: opts.progress, direct: opts.direct }),
+  opts);
+  return { digests: r.digests, content: opts.contentDigest ? combineKnown(map, r.contentBlocks) : null };
 }
 
 /**
