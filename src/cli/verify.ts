@@ -29,7 +29,7 @@ FILE cannot be - (stdin).`,
       const line = progress('verify');
       const r = await verifyFile(file, { offset, digest: values.digest === true, contentDigest: values['content-digest'] === true, quick: values.quick === true, snapshot: values.snapshot as string | undefined, progress: (done, total) => line.update(done, total) });
       line.end();
-      io.stdout.write(json ? JSON.stringify(toJson(r), null, 2) + '\n' : human(r));
+      io.stdout.write(json ? JSON.stringify(toJson(r), null, 2) + '\n' : human(r, values['content-digest'] === true));
       return r.exitCode;
     } catch (e) {
       return reportError(io, 'verify', e, file);
@@ -59,7 +59,7 @@ function toJson(r: VerifyReport) {
   };
 }
 
-function human(r: VerifyReport): string {
+function human(r: VerifyReport, contentAsked = false): string {
   const lines: string[] = [];
   for (const f of [...r.errors, ...r.warnings]) {
     const block = f.block === undefined ? '' : ` [${escapeControl(f.block)}]`;
@@ -69,6 +69,7 @@ function human(r: VerifyReport): string {
   for (const [code, n] of Object.entries(r.suppressed)) lines.push(`        ${code}: ${n} more not shown`);
   for (const [id, d] of Object.entries(r.digests)) lines.push(`sha256 ${d}  ${escapeControl(id)}`);
   if (r.contentDigest) lines.push(`content ${r.contentDigest.digest}`);
+  else if (contentAsked && r.checked) lines.push('no content digest: the RAM of some block is not all in the file');
   const errors = r.errors.length + count(r, 'E_');
   const warnings = r.warnings.length + count(r, 'W_');
   const file = escapeControl(r.file);

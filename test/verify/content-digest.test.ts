@@ -3,8 +3,10 @@
 // the `mem` block's value is recomputed here from QEMU's RAM image with node:crypto alone.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { contentDigest, MigrationFile, verifyFile, withReaderArena } from '../../src/index.js';
+import { contentDigest, MappedRamBlock, MigrationFile, verifyFile, withReaderArena } from '../../src/index.js';
 import { runCli } from '../support/cli.js';
 import { getFixture } from '../support/fixtures.js';
 import { expectedRam, getQcow2Fixture } from '../support/qcow2.js';
@@ -120,6 +122,24 @@ describe('content digest', () => {
     expect(others(a).length).toBeGreaterThan(0);
     expect(others(a)).toEqual(others(b));
     expect(a.digest).not.toBe(b.digest);
+  });
+
+  it('a file cut inside a page area has no content digest, and says so', async () => {
+    const fx = await getFixture('mr-32m');
+    const f = await MigrationFile.open(fx.file);
+    const mem = f.block('mem') as MappedRamBlock;
+    await f.close();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mram-content-'));
+    try {
+      const cut = path.join(dir, 'cut.mig');
+      fs.writeFileSync(cut, fs.readFileSync(fx.file).subarray(0, mem.pagesOffset + 4096 * 100));
+      const r = await runCli(['verify', '--json', '--content-digest', cut]);
+      expect(JSON.parse(r.stdout).contentDigest).toBeNull();
+      const text = await runCli(['verify', '--content-digest', cut]);
+      expect(text.stdout).toContain('no content digest: the RAM of some block is not all in the file');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--quick refuses --content-digest', async () => {
