@@ -81,7 +81,6 @@ const saved = await qemuSaves();
 const st = (p) => fs.statSync(p);
 log(`mapped-ram ${st(mr).size} B apparent, ${st(mr).blocks * 512} B allocated; stream ${st(stream).size} B`);
 const guestBytes = GIB * 2 ** 30;
-const digestLimit = opensslSeconds(guestBytes);
 const work = `${GIB} GiB guest, ${4 * BLOB_MIB} MiB touched`;
 // Slow rows last (SHA-256 over the whole guest; the stream's per-record walk): the JSON is rewritten
 // after every command, so an interrupted run keeps the rows it finished.
@@ -92,7 +91,7 @@ const commands = [
   ['convert mapped-ram → stream', ['convert', '--to', 'stream', mr, f('conv.stream')], { target: 'RSS < 200 MiB' }],
   ['convert stream → mapped-ram', ['convert', '--to', 'mapped-ram', stream, f('conv.mr')], { target: 'RSS < 200 MiB' }],
   ['extract --all', ['extract', '--all', f('extract'), mr], { target: 'RSS < 200 MiB' }],
-  ['verify --digest', ['verify', '--digest', mr], { limit: 'openssl dgst -sha256 of the raw image (1 GiB cached, scaled)', limit_s: digestLimit, target: 0.8 }],
+  ['verify --digest', ['verify', '--digest', mr], { limit: 'openssl dgst -sha256 of the raw image (1 GiB cached, scaled; mean of a probe before and after)', limit_s: null, target: 0.8, probe: true }],
   ['verify --content-digest (stream)', ['verify', '--content-digest', stream], { target: 'RSS < 200 MiB' }],
 ];
 const rows = [];
@@ -111,7 +110,10 @@ const save = () => {
   fs.writeFileSync(path.join(root, 'bench/results/scale.json'), JSON.stringify(result, null, 2) + '\n');
 };
 for (const [command, args, t] of commands) {
+  // The digest's limit is probed right before and after it: a probe minutes away met another load.
+  const before = t.probe ? opensslSeconds(guestBytes) : 0;
   const r = await run(process.execPath, [mram, ...args, '-q'], { okCodes: [0, 3] });
+  if (t.probe) t.limit_s = (before + opensslSeconds(guestBytes)) / 2;
   outputs[command] = r.stdout;
   const ratio = t.limit_s ? t.limit_s / r.secs : null;
   const met = r.rssMiB < 200 && (ratio === null || ratio >= t.target);
