@@ -2,7 +2,8 @@
 // previous method (copy through a 1 MiB arena stage, then the wasm kernel), paired in one process:
 // passes strictly alternate and the ratio is the median of per-pair ratios, so load drift hits both sides.
 // Non-zero pages carry one non-zero byte at the END of the page (worst case for a front-to-back compare).
-// Writes bench/results/scan-caller.json.   MRAM_BENCH_PAIRS (default 15)
+// Writes bench/results/scan-caller.json.   MRAM_BENCH_PAIRS (default 24, four rotations of the order: at RAM speed a loaded machine
+// moves single passes by ±50%)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { scanPages, Arena } = await import(path.join(root, 'dist/kernel/index.js'));
 const PAGE = 4096;
-const PAIRS = Number(process.env.MRAM_BENCH_PAIRS ?? 15);
+const PAIRS = Number(process.env.MRAM_BENCH_PAIRS ?? 24);
 const ZERO = Buffer.alloc(PAGE);
 const SIZES = [
   { label: '1 MiB', bytes: 1 << 20, reps: 200 },
@@ -70,10 +71,13 @@ for (const size of SIZES) {
     const vsEquals = [];
     const vsStaged = [];
     const gbps = { scanPages: [], equals: [], staged: [] };
+    // The order rotates: at RAM speed the pass right after another measured up to 25% differently.
+    const fns = [(b) => scanPages(b).nonZeroPages, equalsScan, stagedScan];
+    const orders = [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 2, 1], [2, 1, 0], [1, 0, 2]];
     for (let i = 0; i < PAIRS; i++) {
-      const a = time((b) => scanPages(b).nonZeroPages, buf, size.reps).s;
-      const b = time(equalsScan, buf, size.reps).s;
-      const c = time(stagedScan, buf, size.reps).s;
+      const secs = [0, 0, 0];
+      for (const k of orders[i % orders.length]) secs[k] = time(fns[k], buf, size.reps).s;
+      const [a, b, c] = secs;
       vsEquals.push(b / a);
       vsStaged.push(c / a);
       gbps.scanPages.push(size.bytes / a / 1e9);
