@@ -33,6 +33,7 @@ export { convertMigration, type ConvertOptions, type ConvertResult } from './con
 export type { Progress, ProgressListener } from './convert/progress.js';
 export type { LibvirtSaveOptions } from './convert/libvirt-save.js';
 export type { DirectIoMode } from './io/direct-writer.js';
+export { contentDigest, BlockContentHasher, combineContentDigests, CONTENT_DIGEST_MAGIC, type ContentDigest } from './digest/content-digest.js';
 export { verifyFile, VerifyExit, type VerifyOptions, type VerifyReport } from './verify/verify.js';
 export { CHECK_CODES, type CheckCode, type Code as CheckCodeName, type Severity } from './verify/codes.js';
 export type { Finding } from './verify/findings.js';

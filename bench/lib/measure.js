@@ -97,3 +97,12 @@ export function machine(qemu, dir) {
     dd: spawnSync('dd', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0],
   };
 }
+
+/** Runs `cmd args` synchronously; wall seconds and stdout; throws on a non-zero exit. */
+export function timedSync(cmd, args) {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const s = Number(process.hrtime.bigint() - t) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return { s, stdout: r.stdout };
+}

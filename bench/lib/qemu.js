@@ -68,12 +68,13 @@ async function qmpConnect(sock, proc, timeoutMs = 20000) {
 }
 
 /** Paused q35/TCG guest, RAM = memory-backend-file at `ramPath` (created by QEMU if missing). */
-export async function startGuest({ memMiB, ramPath, incoming = false, extraArgs = [], command = [QEMU_BIN] }) {
+export async function startGuest({ memMiB, ramPath, incoming = false, extraArgs = [], command = [QEMU_BIN], memoryObject = null }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mram-e2e-qmp-'));
   const sock = path.join(dir, 'qmp.sock');
   const args = [
     '-machine', 'q35,memory-backend=mem', '-accel', 'tcg', '-m', `${memMiB}M`,
-    '-object', `memory-backend-file,id=mem,size=${memMiB}M,mem-path=${ramPath},share=on`,
+    // memoryObject: another backend (e.g. memory-backend-ram,reserve=off for a huge mostly empty guest).
+    '-object', memoryObject ?? `memory-backend-file,id=mem,size=${memMiB}M,mem-path=${ramPath},share=on`,
     '-nodefaults', '-display', 'none', '-serial', 'none', '-monitor', 'none', '-S',
     '-qmp', `unix:${sock},server=on,wait=off`,
   ];
@@ -107,7 +108,7 @@ export async function startGuest({ memMiB, ramPath, incoming = false, extraArgs 
   return { proc, qmp, kill, stderr: () => stderr };
 }
 
-async function configure(qmp, { mappedRam = true, multifd = 0, directIo = false }) {
+export async function configure(qmp, { mappedRam = true, multifd = 0, directIo = false }) {
   await qmp.execute('migrate-set-capabilities', {
     capabilities: [
       { capability: 'mapped-ram', state: mappedRam },

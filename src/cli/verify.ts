@@ -1,4 +1,4 @@
-// `mram verify FILE [--offset N] [--json] [--digest] [--quick]`: findings, a verdict, qemu-img-like exit codes.
+// `mram verify FILE [--offset N] [--json] [--digest] [--content-digest] [--quick]`: findings, a verdict, qemu-img-like exit codes.
 import { escapeControl } from '../format/escape.js';
 import { hex } from '../format/errors.js';
 import type { Finding } from '../verify/findings.js';
@@ -10,12 +10,13 @@ import { reportError } from './io.js';
 export const verify = defineCommand(
   {
     name: 'verify',
-    synopsis: ['FILE [--offset N] [--digest] [--quick] [--snapshot NAME|ID] [--json] [-q]'],
+    synopsis: ['FILE [--offset N] [--digest] [--content-digest] [--quick] [--snapshot NAME|ID] [--json] [-q]'],
     about: `Checks a QEMU migration file (mapped-ram or plain stream, optionally libvirt-wrapped).
 FILE cannot be - (stdin).`,
     options: {
       offset: INPUT_OFFSET_OPTION,
       digest: { type: 'boolean', help: "SHA-256 of each RAM block's guest-visible content (= sha256sum of its raw RAM image)" },
+      'content-digest': { type: 'boolean', help: 'one SHA-256 over the non-zero pages of all blocks: the same for the same RAM in every format, costs what the file stores (spec/format.md §12)' },
       quick: { type: 'boolean', help: 'metadata only: no page data is read' },
       snapshot: { type: 'string', value: 'S', help: 'FILE is a qcow2 image: check the VM state of its internal snapshot S (name or id)' },
     },
@@ -27,9 +28,9 @@ FILE cannot be - (stdin).`,
     const offset = sizeOption(values, 'offset');
     try {
       const line = progress('verify');
-      const r = await verifyFile(file, { offset, digest: values.digest === true, quick: values.quick === true, snapshot: values.snapshot as string | undefined, progress: (done, total) => line.update(done, total) });
+      const r = await verifyFile(file, { offset, digest: values.digest === true, contentDigest: values['content-digest'] === true, quick: values.quick === true, snapshot: values.snapshot as string | undefined, progress: (done, total) => line.update(done, total) });
       line.end();
-      io.stdout.write(json ? JSON.stringify(toJson(r), null, 2) + '\n' : human(r));
+      io.stdout.write(json ? JSON.stringify(toJson(r), null, 2) + '\n' : human(r, values['content-digest'] === true));
       return r.exitCode;
     } catch (e) {
       return reportError(io, 'verify', e, file);
@@ -55,10 +56,11 @@ function toJson(r: VerifyReport) {
     warnings: r.warnings.map(finding),
     suppressed: r.suppressed,
     digests: r.digests,
+    contentDigest: r.contentDigest,
   };
 }
 
-function human(r: VerifyReport): string {
+function human(r: VerifyReport, contentAsked = false): string {
   const lines: string[] = [];
   for (const f of [...r.errors, ...r.warnings]) {
     const block = f.block === undefined ? '' : ` [${escapeControl(f.block)}]`;
@@ -67,6 +69,8 @@ function human(r: VerifyReport): string {
   }
   for (const [code, n] of Object.entries(r.suppressed)) lines.push(`        ${code}: ${n} more not shown`);
   for (const [id, d] of Object.entries(r.digests)) lines.push(`sha256 ${d}  ${escapeControl(id)}`);
+  if (r.contentDigest) lines.push(`content ${r.contentDigest.digest}`);
+  else if (contentAsked && r.checked) lines.push('no content digest: the RAM of some block is not all in the file');
   const errors = r.errors.length + count(r, 'E_');
   const warnings = r.warnings.length + count(r, 'W_');
   const file = escapeControl(r.file);

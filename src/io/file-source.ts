@@ -70,6 +70,11 @@ export class FileSource implements PositionalSource {
     return done;
   }
 
+  /** A path to this very open file for another process (`/proc/PID/fd/N`), or null for a source without a descriptor. */
+  procPath(): string | null {
+    return this.fd === null ? null : `/proc/${process.pid}/fd/${this.fd}`;
+  }
+
   /**
    * The same open file again with O_DIRECT, through /proc/self/fd: never another file that took
    * the name meanwhile, and a descriptor passed in works as well as a path.

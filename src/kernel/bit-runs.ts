@@ -128,3 +128,17 @@ function checkBits(bitmap: Uint8Array, pages: number): void {
     throw new RangeError(`bitmap of ${bitmap.length} bytes cannot hold ${pages} pages`);
   }
 }
+
+/** Whether any of bits [first, first+pages) is set; `first` is a multiple of 8 (a page-reader chunk). */
+export function hasSetBit(bitmap: Uint8Array, first: number, pages: number): boolean {
+  const whole = first + pages - ((first + pages) & 7);
+  let i = first >>> 3;
+  // 32 bits at a time where aligned: a 256 GiB guest's 8 MiB bitmap is tested chunk by chunk.
+  if ((bitmap.byteOffset + i) % 4 === 0) {
+    const words = new Uint32Array(bitmap.buffer, bitmap.byteOffset + i, (whole / 8 - i) >>> 2);
+    for (let w = 0; w < words.length; w++) if (words[w] !== 0) return true;
+    i += words.length * 4;
+  }
+  for (; i < whole >>> 3; i++) if (bitmap[i] !== 0) return true;
+  return whole < first + pages && (bitmap[whole >>> 3]! & ((1 << ((first + pages) & 7)) - 1)) !== 0;
+}

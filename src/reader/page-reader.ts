@@ -44,12 +44,14 @@ export interface PageReaderOptions {
 
 /** Options of RamBlock.chunks. */
 export interface ChunkOptions extends PageReaderOptions {
-  /** Produce only chunks holding a present page (plain streams: work bounded by the file). */
+  /** Read only chunks holding a present page; the others are left out (streams) or produced as zeros unread (mapped-ram): work bounded by the data. */
   presentOnly?: boolean;
 }
 
 const DEFAULT_CHUNK = 4 << 20;
 const DEFAULT_DEPTH = 4;
+// Most chunks one zero chunk of readMappedPages stands for (64 MiB of 4 MiB chunks).
+const ZERO_SPAN_CHUNKS = 16;
 
 /** An arena sized for one reader: `depth` data slots plus their scan bitmaps. */
 export function readerArena(opts: PageReaderOptions = {}): Arena {
@@ -126,12 +128,22 @@ export class PageReads {
   }
 }
 
+/** Options of readMappedPages. */
+export interface MappedPageOptions extends PageReaderOptions {
+  /**
+   * Chunks (first page, page count) for which this returns true are not read: they are produced as
+   * zeros. For callers that know a chunk has no set bit and no data in the file (e.g. from FIEMAP).
+   */
+  skip?: (firstPage: number, pages: number) => boolean;
+}
+
 /**
  * Guest-visible content of a mapped-ram block, chunk by chunk. The whole page area is read
- * (holes read as zeros cheaply) so that stale data under clear bits is seen too. Chunks past
- * the end of the file are not produced: the caller sees fewer pages than the block has.
+ * (holes read as zeros cheaply) so that stale data under clear bits is seen too, except chunks
+ * `opts.skip` names. Chunks past the end of the file are not produced: the caller sees fewer
+ * pages than the block has.
  */
-export async function* readMappedPages(source: PositionalSource, b: MappedPages, arena: Arena, opts: PageReaderOptions = {}): AsyncGenerator<PageChunk, void, undefined> {
+export async function* readMappedPages(source: PositionalSource, b: MappedPages, arena: Arena, opts: MappedPageOptions = {}): AsyncGenerator<PageChunk, void, undefined> {
   const fileSize = source.size;
   const chunkPages = chunkPagesFor(b.pageSize, opts);
   const chunkBytes = chunkPages * b.pageSize;
@@ -142,30 +154,38 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
   const pool = slots(arena, depth, chunkBytes + DIRECT_ALIGN, chunkPages);
   // Only chunks that start inside the file are read: a hostile used length cannot make this loop long.
   const chunks = Math.min(Math.ceil(b.pages / chunkPages), Math.max(0, Math.ceil((fileSize - b.pagesOffset) / chunkBytes)));
-  const issue = (k: number) => {
-    const slot = pool[k % depth]!;
+  const pagesOf = (k: number) => Math.min(b.pages - k * chunkPages, chunkPages);
+  const read: number[] = [];
+  for (let k = 0; k < chunks; k++) if (!opts.skip?.(k * chunkPages, pagesOf(k))) read.push(k);
+  // Skipped chunks come as one zero view of up to ZERO_SPAN_CHUNKS chunks: a 256 GiB guest's holes are
+  // a few thousand yields. The buffer is only read, so its pages stay the kernel's shared zero page.
+  const span = Math.min(ZERO_SPAN_CHUNKS, chunks - read.length);
+  const zeros = span > 0 ? { data: new Uint8Array(span * chunkBytes), bits: new Uint8Array((span * chunkPages) / 8) } : null;
+  const issue = (j: number) => {
+    const k = read[j]!;
+    const slot = pool[j % depth]!;
     const pos = b.pagesOffset + k * chunkBytes;
-    const len = Math.min(b.pages - k * chunkPages, chunkPages) * b.pageSize;
+    const len = pagesOf(k) * b.pageSize;
     const want = direct ? Math.ceil(len / DIRECT_ALIGN) * DIRECT_ALIGN : len;
     slot.pending = pos >= fileSize ? Promise.resolve(0) : pages.read(slot.data.view, want, pos).then((n) => Math.min(n, len));
   };
   try {
-    for (let k = 0; k < Math.min(depth, chunks); k++) issue(k);
-    for (let k = 0; k < chunks; k++) {
-      const slot = pool[k % depth]!;
-      const got = await slot.pending!;
+    for (let j = 0; j < Math.min(depth, read.length); j++) issue(j);
+    for (let k = 0, j = 0; k < chunks; k++) {
       const firstPage = k * chunkPages;
-      const pages = Math.min(b.pages - firstPage, chunkPages);
-      const len = pages * b.pageSize;
-      const data = slot.data.view.subarray(0, len);
-      // The region is reused: bytes the file did not supply must read as zeros.
-      if (got < len) data.fill(0, got);
-      const scanned = slot.bits.view.subarray(0, Math.ceil(pages / 8));
-      arena.scan(data, b.pageSize, scanned, 0);
-      maskToBitmap(data, b, firstPage, pages, scanned, slot.present, slot.stale);
-      const pagesPastEof = pages - Math.min(pages, Math.floor(got / b.pageSize));
-      yield { firstPage, pages, data, scanned, present: slot.present.subarray(0, scanned.length), pagesPastEof };
-      if (k + depth < chunks) issue(k + depth);
+      if (read[j] !== k) {
+        // This chunk and the skipped ones after it, up to the next chunk read.
+        const last = Math.min(k + span, read[j] ?? chunks, chunks) - 1;
+        const n = (last - k) * chunkPages + pagesOf(last);
+        const bits = zeros!.bits.subarray(0, Math.ceil(n / 8));
+        yield { firstPage, pages: n, data: zeros!.data.subarray(0, n * b.pageSize), scanned: bits, present: bits, pagesPastEof: 0 };
+        k = last;
+        continue;
+      }
+      const n = pagesOf(k);
+      yield scanSlot(pool[j % depth]!, await pool[j % depth]!.pending!, b, arena, firstPage, n);
+      if (j + depth < read.length) issue(j + depth);
+      j++;
     }
   } finally {
     // Reads still in flight write into arena regions: let them land before the regions are reused.
@@ -176,6 +196,19 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
     }
     await pages.close();
   }
+}
+
+/** The chunk a finished read left in `slot`: bytes the file did not supply read as zeros, scanned and masked. */
+function scanSlot(slot: Slot, got: number, b: MappedPages, arena: Arena, firstPage: number, pages: number): PageChunk {
+  const len = pages * b.pageSize;
+  const data = slot.data.view.subarray(0, len);
+  // The region is reused: bytes the file did not supply must read as zeros.
+  if (got < len) data.fill(0, got);
+  const scanned = slot.bits.view.subarray(0, Math.ceil(pages / 8));
+  arena.scan(data, b.pageSize, scanned, 0);
+  maskToBitmap(data, b, firstPage, pages, scanned, slot.present, slot.stale);
+  const pagesPastEof = pages - Math.min(pages, Math.floor(got / b.pageSize));
+  return { firstPage, pages, data, scanned, present: slot.present.subarray(0, scanned.length), pagesPastEof };
 }
 
 /** present = scanned AND bitmap; pages with data under a clear bit are zeroed (the guest never sees them). */

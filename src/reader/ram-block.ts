@@ -2,7 +2,7 @@
 import { FormatError, IgnoredBlockError, UsageError } from '../format/errors.js';
 import { isIgnoredEntry, type RamBlockEntry } from '../codec/ram.js';
 import type { PositionalSource } from '../io/source.js';
-import { countPresent, getBit, indexRuns, presentRuns, runsIn, setBit, setSpan, type PageRun } from '../kernel/bit-runs.js';
+import { countPresent, getBit, hasSetBit, indexRuns, presentRuns, runsIn, setBit, setSpan, type PageRun } from '../kernel/bit-runs.js';
 import { bitmapBytes, type Arena } from '../kernel/index.js';
 import { gatherPages, readMappedPages, type ChunkOptions, type PageChunk, type PageReads } from './page-reader.js';
 
@@ -135,7 +135,9 @@ export class MappedRamBlock extends RamBlock {
   /** The whole page area is read, stale data under clear bits included (it is zeroed, and reported in `scanned`). */
   chunks(arena: Arena, opts: ChunkOptions = {}): AsyncGenerator<PageChunk, void, undefined> {
     if (this.ignored) throw new IgnoredBlockError(this.id);
-    return readMappedPages(this.source, this, arena, opts);
+    // presentOnly: chunks without a set bit are not read (they come back as zeros).
+    const skip = opts.presentOnly ? (first: number, pages: number) => !hasSetBit(this.bitmap, first, pages) : undefined;
+    return readMappedPages(this.source, this, arena, { ...opts, skip });
   }
 
   /** One positional read of the span (O_DIRECT when aligned); pages under clear bits read as zeros. */

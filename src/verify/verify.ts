@@ -7,10 +7,15 @@ import { openInput } from '../reader/input.js';
 import type { RamBlock } from '../reader/ram-block.js';
 import { checkContent, type ContentOptions } from './content.js';
 import { Findings, type Finding } from './findings.js';
-import { checkLayout } from './layout.js';
+import { checkLayout, type MappedBlock } from './layout.js';
 import { findStreamStart, hasMagicAt } from '../reader/find-stream.js';
 import { withReaderArena } from '../reader/page-reader.js';
-import { walkStream } from './walk.js';
+import { walkStream, type StreamMap } from './walk.js';
+import { BlockContentHasher, combineContentDigests, type ContentDigest } from '../digest/content-digest.js';
+import { hasSetBit } from '../kernel/bit-runs.js';
+import { dataRanges, type ByteRange } from '../io/extents.js';
+import { FileSource } from '../io/file-source.js';
+import { isIgnoredEntry } from '../codec/ram.js';
 
 /** Options of verifyFile. */
 export interface VerifyOptions {
@@ -20,6 +25,8 @@ export interface VerifyOptions {
   quick?: boolean;
   /** SHA-256 of each RAM block's guest-visible content. */
   digest?: boolean;
+  /** The content digest of the guest's RAM (non-zero pages only, the same in every format; spec §12). */
+  contentDigest?: boolean;
   /** Called as page data is read, with the bytes read so far and the total. */
   progress?: ContentOptions['progress'];
   /** Use O_DIRECT for page reads (default true). */
@@ -27,6 +34,11 @@ export interface VerifyOptions {
   /** The path is a qcow2 image: check the VM state of this internal snapshot (name or id). */
   snapshot?: string;
 }
+
+// Below this many bytes of page-area chunks without a set bit, reading them costs less than asking FIEMAP.
+const READ_ALL_BELOW = 256 << 20;
+// The page reader's default chunk: the unit a skip applies to.
+const READ_CHUNK = 4 << 20;
 
 /** qemu-img check convention. */
 export const VerifyExit = { OK: 0, NOT_CHECKED: 1, ERRORS: 2, WARNINGS: 3 } as const;
@@ -48,11 +60,13 @@ export interface VerifyReport {
   suppressed: Record<string, number>;
   /** Block idstr → SHA-256 hex of its guest-visible RAM (with `digest`). */
   digests: Record<string, string>;
+  /** With `contentDigest`: the content digest, or null when some block's RAM is not all in the file. */
+  contentDigest: ContentDigest | null;
 }
 
 /** Checks a migration file (or a qcow2 snapshot's VM state): framing, layout, page content and, with `digest`, SHA-256 of each block. Never throws for a defect of the file: that is a finding. */
 export async function verifyFile(path: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
-  if (opts.quick && opts.digest) throw new UsageError('--quick reads no page data, so it cannot be combined with --digest');
+  if (opts.quick && (opts.digest || opts.contentDigest)) throw new UsageError(`--quick reads no page data, so it cannot be combined with ${opts.digest ? '--digest' : '--content-digest'}`);
   const findings = new Findings();
   let source: PositionalSource;
   try {
@@ -89,8 +103,8 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
       findings.add('E_CONFIG_MAPPED_RAM', 16 + 12, `libvirt format ${libvirtFormat} ${libvirtFormat === LIBVIRT_FORMAT_SPARSE ? 'says sparse (mapped-ram)' : 'is not sparse'}, but the stream's mapped-ram capability is ${configured ? 'on' : 'off'}`);
     }
     const mapped = await checkLayout(source, map, findings, prefix);
-    const digests = opts.quick ? {} : await checkPages(source, streamOffset, map, mapped, findings, opts);
-    return report(path, source, findings, digests, true, map.mappedRam ? 'mapped-ram' : 'stream', streamOffset);
+    const { digests, content } = opts.quick ? { digests: {}, content: null } : await checkPages(source, streamOffset, map, mapped, findings, opts);
+    return report(path, source, findings, digests, true, map.mappedRam ? 'mapped-ram' : 'stream', streamOffset, content);
   } finally {
     await source.close();
   }
@@ -120,26 +134,6 @@ async function locateStream(source: PositionalSource, opts: VerifyOptions, findi
   return { streamOffset, checked, prefix, libvirtFormat };
 }
 
-/** The page-content checks and, with `digest`, each block's SHA-256. */
-async function checkPages(
-  source: PositionalSource,
-  streamOffset: number,
-  map: Awaited<ReturnType<typeof walkStream>>,
-  mapped: Awaited<ReturnType<typeof checkLayout>>,
-  findings: Findings,
-  opts: VerifyOptions,
-): Promise<Record<string, string>> {
-  // A block x-ignore-shared left out has no content in the file to check or digest.
-  const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream && !b.stream.ignored ? [b.stream] : []));
-
-  // The bytes before the stream (offset=N prefix, libvirt header) hold disk blocks too.
-  const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0) + (await nonZeroBlockBytes(source, streamOffset));
-  return withReaderArena(
-    (arena) => checkContent(source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, progress: opts.progress, direct: opts.direct }),
-    opts,
-  );
-}
-
 /**
  * Bytes of whole 4 KiB blocks in [0, end) that hold a non-zero byte: a lower bound of what that
  * range allocates (all-zero blocks may be holes), so an allocated prefix cannot hide holes under
@@ -158,7 +152,48 @@ async function nonZeroBlockBytes(source: PositionalSource, end: number): Promise
   return n;
 }
 
-function report(path: string, source: PositionalSource | null, f: Findings, digests: Record<string, string>, checked: boolean, format: VerifyReport['format'], streamOffset = 0): VerifyReport {
+/** Page content checks, `--digest` and `--content-digest`: everything that reads page data. */
+async function checkPages(source: PositionalSource, streamOffset: number, map: StreamMap, mapped: MappedBlock[], findings: Findings, opts: VerifyOptions): Promise<{ digests: Record<string, string>; content: ContentDigest | null }> {
+  // A block x-ignore-shared left out has no content in the file to check or digest.
+  const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream && !b.stream.ignored ? [b.stream] : []));
+  // The bytes before the stream (offset=N prefix, libvirt header) hold disk blocks too.
+  const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0) + (await nonZeroBlockBytes(source, streamOffset));
+  const dataRanges = await fileDataRanges(source, mapped);
+  const r = await withReaderArena((arena) =>
+    checkContent(source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, contentDigest: opts.contentDigest, dataRanges, progress: opts.progress, direct: opts.direct }),
+  opts);
+  return { digests: r.digests, content: opts.contentDigest ? combineKnown(map, r.contentBlocks) : null };
+}
+
+/**
+ * Where the file holds data, when that can save reading: page areas beyond their set bits larger
+ * than READ_ALL_BELOW, in a file on a file system with FIEMAP. Null means read every chunk.
+ */
+async function fileDataRanges(source: PositionalSource, mapped: MappedBlock[]): Promise<ByteRange[] | null> {
+  const path = source instanceof FileSource ? source.procPath() : null;
+  if (path === null) return null;
+  // Only chunks without a set bit can be skipped: a dense guest's extent list would cost, not save.
+  let skippable = 0;
+  for (const b of mapped) {
+    const chunkPages = Math.max(8, Math.floor(READ_CHUNK / b.pageSize / 8) * 8);
+    for (let p = 0; p < b.pages; p += chunkPages) if (!hasSetBit(b.bitmap, p, Math.min(chunkPages, b.pages - p))) skippable += chunkPages * b.pageSize;
+  }
+  return skippable < READ_ALL_BELOW ? null : dataRanges(path);
+}
+
+/** The content digest when every block's RAM is known (digested, or left out by x-ignore-shared). */
+function combineKnown(map: StreamMap, known: Map<string, Buffer>): ContentDigest | null {
+  const all = new Map<string, Buffer>();
+  for (const { entry, pageSize, stream } of map.blocks) {
+    const leftOut = stream ? stream.ignored : isIgnoredEntry(entry);
+    const d = leftOut ? new BlockContentHasher(entry.idstr, entry.usedLength, pageSize, true).finish() : known.get(entry.idstr);
+    if (!d || (stream && !map.complete)) return null;
+    all.set(entry.idstr, d);
+  }
+  return combineContentDigests(all);
+}
+
+function report(path: string, source: PositionalSource | null, f: Findings, digests: Record<string, string>, checked: boolean, format: VerifyReport['format'], streamOffset = 0, contentDigest: ContentDigest | null = null): VerifyReport {
   const errors = f.count('error');
   const warnings = f.count('warning');
   const exitCode = !checked ? VerifyExit.NOT_CHECKED : errors > 0 ? VerifyExit.ERRORS : warnings > 0 ? VerifyExit.WARNINGS : VerifyExit.OK;
@@ -175,5 +210,6 @@ function report(path: string, source: PositionalSource | null, f: Findings, dige
     warnings: f.warnings,
     suppressed: Object.fromEntries(f.suppressed),
     digests,
+    contentDigest,
   };
 }

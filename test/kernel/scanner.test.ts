@@ -97,10 +97,25 @@ describe('scanPages', () => {
     }
   });
 
-  it('copies through the shared arena in chunks for data larger than the staging area', () => {
+  it('scans a caller buffer of many spans, at an odd byte offset', () => {
     const rand = mulberry32(7);
-    const data = randomPages(rand, 1000, 4096, 0.6); // ~4 MiB: four staging chunks
+    const data = randomPages(rand, 1000, 4096, 0.6); // ~4 MiB: many 16-page spans
     expect(scanPages(data)).toEqual(refBitmap(data, 4096));
+    const odd = new Uint8Array(data.length + 1).subarray(1);
+    odd.set(data);
+    expect(scanPages(odd)).toEqual(refBitmap(data, 4096));
+  });
+
+  it('caller buffer: pages settled by their samples next to pages non-zero only where no sample looks', () => {
+    const pageSize = 4096;
+    const data = new Uint8Array(40 * pageSize);
+    const sampled = [1, 5, 17, 18, 33];
+    const hidden = [2, 6, 16, 19, 20, 39];
+    for (const p of sampled) data[p * pageSize + pageSize - 1] = 1;
+    for (const p of hidden) data[p * pageSize + 1000 + p] = 0x10;
+    const got = scanPages(data, pageSize);
+    expect(got).toEqual(refBitmap(data, pageSize));
+    expect(got.nonZeroPages).toBe(sampled.length + hidden.length);
   });
 
   it('scans arena regions in place and agrees with the copying path', () => {
