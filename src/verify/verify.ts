@@ -1,9 +1,8 @@
 // `verify` as a library call: wrapper, stream walk, layout, page content and digests → one report.
-import { CAPABILITY_MAPPED_RAM, LIBVIRT_FORMAT_SPARSE, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
+import { CAPABILITY_MAPPED_RAM, LIBVIRT_FORMAT_SPARSE } from '../format/constants.js';
 import { FormatError, UsageError } from '../format/errors.js';
-import { decodeLibvirtFixed, isLibvirtMagic } from '../codec/libvirt.js';
 import type { PositionalSource } from '../io/source.js';
-import { openInput } from '../reader/input.js';
+import { openInput, sniffLibvirt } from '../reader/input.js';
 import type { RamBlock } from '../reader/ram-block.js';
 import { checkContent, type ContentOptions } from './content.js';
 import { Findings, type Finding } from './findings.js';
@@ -70,20 +69,16 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
     let checked = true;
     let prefix = null;
     let libvirtFormat: number | null = null;
-    const fixed = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
-    await source.readInto(fixed, 0);
-    if (fixed.length >= 16 && isLibvirtMagic(fixed)) {
-      try {
-        const h = decodeLibvirtFixed(fixed, source.size);
-        if (!h.complete) findings.add('E_LIBVIRT_INCOMPLETE', 0, 'libvirt header magic is "LibvirtQemudPart": the save did not complete');
-        libvirtFormat = h.format;
-        if (opts.offset === undefined) streamOffset = h.dataOffset;
-        prefix = { start: 0, end: Math.min(streamOffset, h.dataOffset), what: 'libvirt header' };
-      } catch (e) {
-        if (!(e instanceof FormatError)) throw e;
-        findings.add('E_LIBVIRT_HEADER', e.offset, `libvirt header: ${e.message}`);
-        if (opts.offset === undefined) checked = false;
-      }
+    const libvirt = await sniffLibvirt(source);
+    if (libvirt && 'error' in libvirt) {
+      findings.add('E_LIBVIRT_HEADER', libvirt.error.offset, `libvirt header: ${libvirt.error.message}`);
+      if (opts.offset === undefined) checked = false;
+    } else if (libvirt) {
+      const h = libvirt.fixed;
+      if (!h.complete) findings.add('E_LIBVIRT_INCOMPLETE', 0, 'libvirt header magic is "LibvirtQemudPart": the save did not complete');
+      libvirtFormat = h.format;
+      if (opts.offset === undefined) streamOffset = h.dataOffset;
+      prefix = { start: 0, end: Math.min(streamOffset, h.dataOffset), what: 'libvirt header' };
     } else if (streamOffset > 0) prefix = { start: 0, end: streamOffset, what: 'bytes before the stream offset' };
     if (streamOffset > source.size) throw new UsageError(`offset ${streamOffset} is beyond the end of the file (${source.size} bytes)`);
     if (!checked) return report(path, source, findings, {}, false, null, streamOffset);

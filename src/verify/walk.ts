@@ -1,16 +1,17 @@
 // Lenient walk of the main stream: the records of codec/records.ts turned into findings, and a map
 // of every region read. The walk itself is the reader's; only the judgement is verify's.
-import { CAPABILITY_MAPPED_RAM, MAPPED_RAM_HEADER_SIZE, RamFlag, RecordType } from '../format/constants.js';
-import { be32, be64big } from '../format/bytes.js';
+import { MAPPED_RAM_HEADER_SIZE, RecordType } from '../format/constants.js';
 import { FormatError, type FormatErrorKind } from '../format/errors.js';
 import { escapeControl } from '../format/escape.js';
-import { targetPageSize, type Configuration } from '../codec/configuration.js';
+import type { Configuration } from '../codec/configuration.js';
 import { hasNoAreas, type RamBlockEntry } from '../codec/ram.js';
 import { deviceVersionMismatch, readRecords, type MigrationRecord } from '../codec/records.js';
+import { StreamState } from '../codec/state.js';
 import { readVmdescAtEnd, type LocatedVmdesc } from '../codec/vmdesc.js';
 import { FileCursor } from '../io/cursor.js';
 import type { PositionalSource } from '../io/source.js';
-import { StreamRamBlock } from '../reader/ram-block.js';
+import { StreamPages } from '../reader/migration-file.js';
+import type { StreamRamBlock } from '../reader/ram-block.js';
 import type { Code } from './codes.js';
 import type { Findings } from './findings.js';
 
@@ -23,11 +24,13 @@ export interface BlockLayout {
   stream: StreamRamBlock | null;
 }
 
+/** A byte range [start, end) of the file. */
 export interface Span {
   start: number;
   end: number;
 }
 
+/** What the walk found: the stream's facts, its blocks, and the metadata regions it read. */
 export interface StreamMap {
   streamOffset: number;
   /** False when the file is not a QEMU migration stream at all: nothing else was checked. */
@@ -63,12 +66,17 @@ const CODE_OF: Record<FormatErrorKind, Code> = {
   'page-size': 'E_PAGE_SIZE',
 };
 
+/**
+ * Walks the main stream at `streamOffset` leniently: every defect becomes a finding, the walk
+ * goes as far as the bytes allow, and the RAM encoding is taken as found (a configuration that
+ * contradicts the blocks is named, not believed).
+ */
 export async function walkStream(source: PositionalSource, streamOffset: number, findings: Findings): Promise<StreamMap> {
   const c = new FileCursor(source, streamOffset);
-  const map: StreamMap = { streamOffset, isMigration: false, config: null, mappedRam: false, pageSize: targetPageSize(null), blocks: [], metadata: [], complete: false, vmdesc: null };
   const located = await readVmdescAtEnd(source, streamOffset, true);
-  map.vmdesc = located.vmdesc;
-  const blocks = new Map<string, BlockLayout>();
+  const state = new StreamState({ offset: streamOffset, vmdesc: located.vmdesc, encoding: 'as-found' });
+  const map: StreamMap = { streamOffset, isMigration: false, config: null, mappedRam: false, pageSize: state.pageSize, blocks: [], metadata: [], complete: false, vmdesc: located.vmdesc };
+  const pages = new StreamPages(source, state);
   let spanStart = streamOffset;
   // Where metadata resumes after a page area, once the walk got past it.
   let resumeAt: number | null = null;
@@ -77,12 +85,14 @@ export async function walkStream(source: PositionalSource, streamOffset: number,
   let devices = 0;
   // Bytes after the stream are not metadata (nor anything else the walk maps).
   let streamEnd: number | null = null;
+  let encodingNoted = false;
   const closeSpan = (end: number) => {
     if (end > spanStart) map.metadata.push({ start: spanStart, end });
   };
   const missingConfiguration = () => findings.add('E_CONFIGURATION', streamOffset + 8, 'the configuration section (0x07) is missing after the file header');
   try {
-    for await (const r of readRecords(c, { vmdesc: map.vmdesc, inputSize: source.size, mappedRam: diagnoseEncoding })) {
+    for await (const r of readRecords(c, { state, inputSize: source.size })) {
+      noteEncoding();
       if (resumeAt !== null) [spanStart, resumeAt] = [resumeAt, null];
       if (last === 'header' && r.type !== 'configuration') missingConfiguration();
       await judge(r);
@@ -91,6 +101,7 @@ export async function walkStream(source: PositionalSource, streamOffset: number,
     if (map.complete && last === 'eof') findings.add('W_NO_VMDESC', c.offset, 'no vmdesc after the EOF record');
   } catch (e) {
     if (!(e instanceof FormatError)) throw e;
+    noteEncoding();
     if (e.kind !== 'magic') map.isMigration = true;
     if (last === 'header' && e.kind !== 'configuration') missingConfiguration();
     // A vmdesc that does not parse was reported when it was located.
@@ -101,7 +112,19 @@ export async function walkStream(source: PositionalSource, streamOffset: number,
   // The cursor left the header end only if the jump over the page area succeeded.
   if (resumeAt !== null && c.offset !== spanStart) spanStart = resumeAt;
   closeSpan(Math.min(streamEnd ?? c.offset, source.size));
+  map.mappedRam = state.mappedRam;
   return map;
+
+  /** The configuration contradicted by the blocks' bytes: named once, when decode found it. */
+  function noteEncoding(): void {
+    const m = state.encodingMismatch;
+    if (!m || encodingNoted) return;
+    encodingNoted = true;
+    const why = m.configured
+      ? `the configuration has the mapped-ram capability, but block ${name(m.idstr)} is followed by the next block entry, not a mapped-ram header`
+      : `the configuration lacks the mapped-ram capability, but block ${name(m.idstr)} carries a mapped-ram header`;
+    findings.add('E_CONFIG_MAPPED_RAM', m.headerOffset, why, m.idstr);
+  }
 
   async function judge(r: MigrationRecord): Promise<void> {
     switch (r.type) {
@@ -110,9 +133,8 @@ export async function walkStream(source: PositionalSource, streamOffset: number,
         if (located.error) findings.add('E_VMDESC_JSON', located.error.offset, `vmdesc: ${located.error.message}`);
         break;
       case 'configuration':
-        map.config = r.config;
-        map.pageSize = targetPageSize(r.config);
-        map.mappedRam = r.config.capabilities?.includes(CAPABILITY_MAPPED_RAM) ?? false;
+        map.config = state.config;
+        map.pageSize = state.pageSize;
         break;
       case 'section':
         sectionAt = r.offset;
@@ -120,13 +142,13 @@ export async function walkStream(source: PositionalSource, streamOffset: number,
       case 'ram-block':
         blockFound(r.entry);
         break;
-      case 'ram-page':
-      case 'ram-zero': {
-        const stream = blocks.get(r.block.idstr)!.stream!;
-        if (r.type === 'ram-zero' && r.fill !== 0) findings.add('E_FRAMING', r.offset, `zero page record with fill byte ${r.fill}`, r.block.idstr);
-        stream.record(r.pageIndex, r.type === 'ram-page' ? r.dataOffset : null);
+      case 'ram-zero':
+        if (r.fill !== 0) findings.add('E_FRAMING', r.offset, `zero page record with fill byte ${r.fill}`, r.block.idstr);
+        pages.page(r);
         break;
-      }
+      case 'ram-page':
+        pages.page(r);
+        break;
       case 'device-state':
         devices++;
         if (deviceVersionMismatch(r)) {
@@ -168,14 +190,9 @@ export async function walkStream(source: PositionalSource, streamOffset: number,
 
   function blockFound(entry: RamBlockEntry): void {
     const id = entry.idstr;
-    const layout: BlockLayout = { entry, pageSize: map.pageSize, stream: null };
-    blocks.set(id, layout);
-    map.blocks.push(layout);
     const h = entry.mappedRam;
-    if (!h) {
-      layout.stream = new StreamRamBlock(source, entry, map.pageSize);
-      return;
-    }
+    map.blocks.push({ entry, pageSize: map.pageSize, stream: h ? null : pages.block(entry) });
+    if (!h) return;
     if (h.version > 1) findings.add('E_HEADER_VERSION', h.headerOffset, `mapped-ram header version ${h.version} of block ${name(id)} (QEMU accepts 0 and 1)`, id);
     if (h.pageSize !== map.pageSize) findings.add('E_PAGE_SIZE', h.headerOffset + 4, `block ${name(id)} declares page size ${h.pageSize}, the target page size is ${map.pageSize}`, id);
     // Blocks x-ignore-shared left out (QEMU 11) have no areas and the stream goes on after the header.
@@ -192,22 +209,6 @@ export async function walkStream(source: PositionalSource, streamOffset: number,
     resumeAt = h.pagesOffset + entry.usedLength;
   }
 
-  /** Which encoding the blocks really use, from the bytes after the first block entry. */
-  async function diagnoseEncoding({ idstr, headerOffset, configured }: { idstr: string; headerOffset: number; configured: boolean }): Promise<boolean> {
-    map.mappedRam = configured;
-    const raw = new Uint8Array(MAPPED_RAM_HEADER_SIZE);
-    if (source.size - headerOffset < raw.length || (await source.readInto(raw, headerOffset)) < raw.length) return configured;
-    const looksMapped = be32(raw, 0) <= 1 && Number(be64big(raw, 4)) === map.pageSize && Number(be64big(raw, 12)) === headerOffset + MAPPED_RAM_HEADER_SIZE;
-    if (!configured && looksMapped) {
-      findings.add('E_CONFIG_MAPPED_RAM', headerOffset, `the configuration lacks the mapped-ram capability, but block ${name(idstr)} carries a mapped-ram header`, idstr);
-      map.mappedRam = true;
-    } else if (configured && !looksMapped && looksLikeStreamEntry(raw)) {
-      findings.add('E_CONFIG_MAPPED_RAM', headerOffset, `the configuration has the mapped-ram capability, but block ${name(idstr)} is followed by the next block entry, not a mapped-ram header`, idstr);
-      map.mappedRam = false;
-    }
-    return map.mappedRam;
-  }
-
   /** Without a vmdesc the walk cannot reach the end; a complete stream still ends with a footer and EOF. */
   async function checkEndsWithEof(): Promise<void> {
     const tail = new Uint8Array(6);
@@ -216,13 +217,4 @@ export async function walkStream(source: PositionalSource, streamOffset: number,
       findings.add('E_NO_EOF', source.size, 'the file ends neither with a vmdesc nor with a section footer and the EOF record: it is truncated');
     }
   }
-}
-
-/** Plain-stream bytes after a used length: the next entry (u8 length + printable idstr + be64) or the EOS word. */
-function looksLikeStreamEntry(b: Uint8Array): boolean {
-  if (be32(b, 0) === 0 && be32(b, 4) === RamFlag.EOS) return true;
-  const n = b[0]!;
-  if (n === 0 || n + 1 > b.length) return false;
-  for (let i = 1; i <= n; i++) if (b[i]! < 0x20 || b[i]! > 0x7e) return false;
-  return true;
 }
