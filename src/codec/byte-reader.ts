@@ -14,6 +14,7 @@ export class NeedMore {
  * all that is left of the input (a short read is then the input's end, not a wait for more).
  */
 export class ByteReader {
+  /** Index in `bytes` of the next unread byte. */
   pos = 0;
 
   constructor(
@@ -51,16 +52,19 @@ export class ByteReader {
   peekU8(): number {
     return this.bytes[this.pos]!;
   }
+  /** A byte (`what` names it in errors, as for the other reads). */
   u8(what: string): number {
     this.need(1, what);
     return this.bytes[this.pos++]!;
   }
+  /** A be16. */
   u16(what: string): number {
     this.need(2, what);
     const v = be16(this.bytes, this.pos);
     this.pos += 2;
     return v;
   }
+  /** A be32. */
   u32(what: string): number {
     this.need(4, what);
     const v = be32(this.bytes, this.pos);
@@ -81,6 +85,7 @@ export class ByteReader {
     this.pos += n;
     return v;
   }
+  /** n bytes as a latin-1 string. */
   string(n: number, what: string): string {
     return bytesToString(this.take(n, what));
   }

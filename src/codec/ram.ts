@@ -76,6 +76,7 @@ export function writeMappedRamHeader(w: ByteWriter, h: MappedRamHeader): void {
 
 /** The be64 word that starts every RAM record: high bits an address or size, low bits flags. */
 export interface RamWord {
+  /** Absolute offset of the word. */
   at: number;
   addr: number;
   flags: number;

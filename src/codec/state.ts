@@ -74,6 +74,7 @@ export class StreamState {
   phase: Phase = { at: 'header' };
   /** The stream version from the file header (3), 0 before it. */
   version = 0;
+  /** The configuration record (null before or without one). */
   config: Configuration | null = null;
   /** Target page size: the configuration's, 4096 before or without it. */
   pageSize = targetPageSize(null);
@@ -95,6 +96,7 @@ export class StreamState {
   postcopyPageSizes: bigint | null = null;
   /** A RAM START without its END so far (an EOF now means the stream lost its tail). */
   ramOpen = false;
+  /** How the RAM encoding is decided at the first block entry. */
   readonly encoding: EncodingRule;
   /** Whether the RAM encoding was decided (at the first block entry). */
   encodingResolved = false;

@@ -21,8 +21,10 @@ import type { ProgressListener } from './progress.js';
 import { mappedRamToMappedRam, streamToMappedRam } from './to-mapped-ram.js';
 import { mappedRamToStream } from './to-stream.js';
 
+/** The two RAM encodings (re-exported for convert's callers). */
 export type { MigrationFormat };
 
+/** Options of `convertMigration`. */
 export interface ConvertOptions extends LibvirtSaveOptions {
   /** Output format; default: the other format of the input (a pipe input: mapped-ram). */
   to?: MigrationFormat;
@@ -41,6 +43,7 @@ export interface ConvertOptions extends LibvirtSaveOptions {
   snapshot?: string;
 }
 
+/** What `convertMigration` did. */
 export interface ConvertResult {
   from: MigrationFormat;
   to: MigrationFormat;

@@ -59,13 +59,17 @@ export interface OpenOptions {
  * ready for random access, and what QEMU's loader would refuse.
  */
 export class MigrationFile {
+  /** The RAM blocks, in stream order. */
   readonly blocks: RamBlock[] = [];
+  /** The top-level records with the bytes they span. */
   readonly sections: SectionInfo[] = [];
+  /** The FULL device sections. */
   readonly devices: DeviceInfo[] = [];
   /** Sections QEMU's loader refuses although the file maps to its end (a device section's version). */
   readonly refusals: FormatError[] = [];
   /** Why parsing ended early or what it skipped (e.g. no vmdesc to size device sections). */
   readonly notes: string[] = [];
+  /** The vmdesc (device descriptions), null when the file has none. */
   vmdesc: LocatedVmdesc | null = null;
   /** The decoder's state after the walk: configuration, page size, encoding, declared blocks. */
   private state = new StreamState();
@@ -169,69 +173,78 @@ export class MigrationFile {
     // A vmdesc beyond the last MiB is found when the walk reaches it.
     this.vmdesc = (await readVmdescAtEnd(this.source, this.streamOffset)).vmdesc;
     this.state = new StreamState({ offset: this.streamOffset, vmdesc: this.vmdesc ?? undefined });
-    const pages = new StreamPages(this.source, this.state);
-    let open: SectionInfo | null = null;
-    let device: Omit<DeviceInfo, 'length'> | null = null;
-    const push = (type: SectionType, offset: number, length: number, named: Partial<SectionInfo> = {}) =>
-      this.sections.push({ type, sectionId: null, idstr: null, instanceId: null, version: null, offset, length, ...named });
-    for await (const r of readRecords(new FileCursor(this.source, this.streamOffset), { state: this.state, inputSize: this.size })) {
-      switch (r.type) {
-        case 'header':
-          push('header', r.offset, 8);
-          break;
-        case 'configuration':
-          push('configuration', r.offset, r.length);
-          break;
-        case 'command':
-          push('command', r.offset, 5 + r.command.data.length, { sectionId: r.command.cmd, idstr: r.command.name });
-          break;
-        case 'section': {
-          const h = r.header;
-          open = { type: h.kind, sectionId: h.sectionId, idstr: h.idstr, instanceId: h.instanceId, version: h.version, offset: r.offset, length: 0 };
-          break;
-        }
-        case 'ram-block':
-          if (r.entry.mappedRam) checkMappedRamHeader(r.entry, this.state.pageSize);
-          this.blocks.push(r.entry.mappedRam ? await MappedRamBlock.load(this.source, r.entry) : pages.block(r.entry));
-          break;
-        case 'ram-zero':
-          if (r.fill !== 0) throw new FormatError(r.offset, 'a zero page record with fill byte 0', String(r.fill));
-          pages.page(r);
-          break;
-        case 'ram-page':
-          pages.page(r);
-          break;
-        case 'device-state': {
-          const refused = deviceVersionMismatch(r);
-          if (refused) this.refusals.push(refused);
-          device = { idstr: r.header.idstr, instanceId: r.header.instanceId, version: r.header.version, offset: open!.offset, payloadOffset: r.offset, payloadLength: r.length };
-          break;
-        }
-        case 'section-footer':
-          open!.length = r.offset + 5 - open!.offset;
-          this.sections.push(open!);
-          if (device) this.devices.push({ ...device, length: open!.length });
-          open = null;
-          device = null;
-          break;
-        case 'eof':
-          push('eof', r.offset, 1);
-          break;
-        case 'vmdesc':
-          this.vmdesc ??= r.vmdesc;
-          push('vmdesc', r.offset, r.length);
-          break;
-        case 'trailing':
-          push('trailing', r.offset, r.length);
-          this.notes.push(`${r.length} bytes after the end of the migration stream at offset ${r.offset}`);
-          break;
-        case 'stop':
-          this.notes.push(`parsing stopped at offset ${r.offset}: ${r.reason}`);
-          break;
-      }
-    }
+    const walk: Walk = { pages: new StreamPages(this.source, this.state), open: null, device: null };
+    for await (const r of readRecords(new FileCursor(this.source, this.streamOffset), { state: this.state, inputSize: this.size })) await this.note(r, walk);
     if (!this.vmdesc) this.notes.push('no vmdesc (device descriptions) at the end of the file');
   }
+
+  /** Takes one record of the walk into the map. */
+  private async note(r: MigrationRecord, walk: Walk): Promise<void> {
+    const { pages } = walk;
+    const push = (type: SectionType, offset: number, length: number, named: Partial<SectionInfo> = {}) =>
+      this.sections.push({ type, sectionId: null, idstr: null, instanceId: null, version: null, offset, length, ...named });
+    switch (r.type) {
+      case 'header':
+        push('header', r.offset, 8);
+        break;
+      case 'configuration':
+        push('configuration', r.offset, r.length);
+        break;
+      case 'command':
+        push('command', r.offset, 5 + r.command.data.length, { sectionId: r.command.cmd, idstr: r.command.name });
+        break;
+      case 'section': {
+        const h = r.header;
+        walk.open = { type: h.kind, sectionId: h.sectionId, idstr: h.idstr, instanceId: h.instanceId, version: h.version, offset: r.offset, length: 0 };
+        break;
+      }
+      case 'ram-block':
+        if (r.entry.mappedRam) checkMappedRamHeader(r.entry, this.state.pageSize);
+        this.blocks.push(r.entry.mappedRam ? await MappedRamBlock.load(this.source, r.entry) : pages.block(r.entry));
+        break;
+      case 'ram-zero':
+        if (r.fill !== 0) throw new FormatError(r.offset, 'a zero page record with fill byte 0', String(r.fill));
+        pages.page(r);
+        break;
+      case 'ram-page':
+        pages.page(r);
+        break;
+      case 'device-state': {
+        const refused = deviceVersionMismatch(r);
+        if (refused) this.refusals.push(refused);
+        walk.device = { idstr: r.header.idstr, instanceId: r.header.instanceId, version: r.header.version, offset: walk.open!.offset, payloadOffset: r.offset, payloadLength: r.length };
+        break;
+      }
+      case 'section-footer':
+        walk.open!.length = r.offset + 5 - walk.open!.offset;
+        this.sections.push(walk.open!);
+        if (walk.device) this.devices.push({ ...walk.device, length: walk.open!.length });
+        walk.open = null;
+        walk.device = null;
+        break;
+      case 'eof':
+        push('eof', r.offset, 1);
+        break;
+      case 'vmdesc':
+        this.vmdesc ??= r.vmdesc;
+        push('vmdesc', r.offset, r.length);
+        break;
+      case 'trailing':
+        push('trailing', r.offset, r.length);
+        this.notes.push(`${r.length} bytes after the end of the migration stream at offset ${r.offset}`);
+        break;
+      case 'stop':
+        this.notes.push(`parsing stopped at offset ${r.offset}: ${r.reason}`);
+        break;
+    }
+  }
+}
+
+/** What the walk carries from record to record: the open section, its device, the stream blocks. */
+interface Walk {
+  pages: StreamPages;
+  open: SectionInfo | null;
+  device: Omit<DeviceInfo, 'length'> | null;
 }
 
 /**

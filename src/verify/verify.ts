@@ -2,6 +2,7 @@
 import { CAPABILITY_MAPPED_RAM, LIBVIRT_FORMAT_SPARSE } from '../format/constants.js';
 import { FormatError, UsageError } from '../format/errors.js';
 import type { PositionalSource } from '../io/source.js';
+import { hasCapability } from '../codec/state.js';
 import { openInput, sniffLibvirt } from '../reader/input.js';
 import type { RamBlock } from '../reader/ram-block.js';
 import { checkContent, type ContentOptions } from './content.js';
@@ -93,7 +94,7 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
 
     const map = await walkStream(source, streamOffset, findings);
     if (!map.isMigration) return report(path, source, findings, {}, false, null, streamOffset);
-    const configured = map.config?.capabilities?.includes(CAPABILITY_MAPPED_RAM) ?? false;
+    const configured = hasCapability(map.config, CAPABILITY_MAPPED_RAM);
     if (libvirtFormat !== null && map.config && (libvirtFormat === LIBVIRT_FORMAT_SPARSE) !== configured) {
       findings.add('E_CONFIG_MAPPED_RAM', 16 + 12, `libvirt format ${libvirtFormat} ${libvirtFormat === LIBVIRT_FORMAT_SPARSE ? 'says sparse (mapped-ram)' : 'is not sparse'}, but the stream's mapped-ram capability is ${configured ? 'on' : 'off'}`);
     }
