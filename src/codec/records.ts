@@ -60,9 +60,9 @@ export async function nextRecord(c: Cursor, state: StreamState, opts: RecordData
     const { record, span } = d;
     if (span) {
       const keep = span.data === 'page' ? opts.pageData : span.data === 'device' ? opts.deviceData : false;
-      // Only page and device records carry a span with data.
-      if (keep) (record as { data: Uint8Array | null }).data = await c.readBytes(span.to - c.offset, span.what);
-      else await c.seek(span.to, span.what);
+      const data = keep ? await c.readBytes(span.to - c.offset, span.what) : null;
+      if (!keep) await c.seek(span.to, span.what);
+      if (data && (record?.type === 'ram-page' || record?.type === 'device-state')) record.data = data;
       final = false;
     }
     if (record) return record;
@@ -111,7 +111,8 @@ export function decodeAll(bytes: Uint8Array, state = new StreamState()): Migrati
       // The errors of a FileCursor reading the span (data) or seeking past it.
       if (to - base > bytes.length && data) throw new FormatError(base + bytes.length, `${what} (${to - base - from} bytes at ${base + from})`, 'end of file', 'truncated');
       if (to - base > bytes.length) throw new FormatError(base + from, `${what} inside the file (offset ${to})`, `file size ${base + bytes.length}`, 'truncated');
-      if (data && d.record) (d.record as { data: Uint8Array | null }).data = bytes.subarray(from, to - base);
+      const r = d.record;
+      if (data && (r?.type === 'ram-page' || r?.type === 'device-state')) r.data = bytes.subarray(from, to - base);
     }
     if (d.record) out.push(d.record);
   }
