@@ -71,14 +71,7 @@ export async function nextRecord(c: Cursor, state: StreamState, opts: RecordData
 
 /** Buffers n bytes; false when the input ends first (all of it is then buffered). */
 async function fill(c: Cursor, n: number): Promise<boolean> {
-  try {
-    await c.need(n, 'more input');
-    return true;
-  } catch (e) {
-    // The Cursor reports its input's end as a truncation; decode names what was cut short.
-    if (e instanceof FormatError && e.kind === 'truncated') return false;
-    throw e;
-  }
+  return (await c.fillUpTo(n)) >= n;
 }
 
 /** Buffers what is left of the input (device state and vmdesc come last) to find the vmdesc. */
