@@ -76,7 +76,7 @@ export function readCommand(r: ByteReader): Command {
   const known = COMMANDS.get(cmd);
   if (!known) throw new FormatError(at, 'a command code between 1 and 11', String(cmd));
   if (known.len >= 0 && len !== known.len) throw new FormatError(at + 2, `length ${known.len} for command ${known.name}`, String(len));
-  const data = r.take(len, `${known.name} command data`).slice();
+  const data = new Uint8Array(r.take(len, `${known.name} command data`));
   return { cmd, name: known.name, data };
 }
 
