@@ -1,8 +1,14 @@
-// Growable big-endian encoder for records (metadata only; page data never passes through here).
+// Growable big-endian encoder for records (page data only when a caller encodes a page record with it).
 import { putBe16, putBe32, putBe64, stringToBytes } from '../format/bytes.js';
 
+const putU8 = (b: Uint8Array, at: number, v: number) => {
+  b[at] = v;
+};
+
+/** Growable big-endian encoder: what `encode` and the writers append records to. */
 export class ByteWriter {
   private buf = new Uint8Array(256);
+  /** Bytes encoded so far (set to 0 to reuse the writer). */
   length = 0;
 
   private room(n: number): number {
@@ -16,31 +22,36 @@ export class ByteWriter {
     return at;
   }
 
+  /** Appends an n-byte value written by `write` (room() may replace this.buf: it runs first). */
+  private put(n: number, v: number, write: (b: Uint8Array, at: number, v: number) => void): this {
+    const at = this.room(n);
+    write(this.buf, at, v);
+    return this;
+  }
+
+  /** A byte. */
   u8(v: number): this {
-    const at = this.room(1); // room() may replace this.buf: evaluate it first
-    this.buf[at] = v;
-    return this;
+    return this.put(1, v, putU8);
   }
+  /** A be16. */
   u16(v: number): this {
-    const at = this.room(2);
-    putBe16(this.buf, at, v);
-    return this;
+    return this.put(2, v, putBe16);
   }
+  /** A be32. */
   u32(v: number): this {
-    const at = this.room(4);
-    putBe32(this.buf, at, v);
-    return this;
+    return this.put(4, v, putBe32);
   }
+  /** A be64 (exact below 2^53). */
   u64(v: number): this {
-    const at = this.room(8);
-    putBe64(this.buf, at, v);
-    return this;
+    return this.put(8, v, putBe64);
   }
+  /** Raw bytes. */
   bytes(b: Uint8Array): this {
     const at = this.room(b.length);
     this.buf.set(b, at);
     return this;
   }
+  /** A latin-1 string's bytes, uncounted. */
   string(s: string): this {
     return this.bytes(stringToBytes(s));
   }

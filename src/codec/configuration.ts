@@ -7,9 +7,10 @@ import {
   SUBSECTION_UUID,
 } from '../format/constants.js';
 import { FormatError } from '../format/errors.js';
-import type { Cursor } from '../io/cursor.js';
-import { ByteWriter } from './byte-writer.js';
+import type { ByteReader } from './byte-reader.js';
+import type { ByteWriter } from './byte-writer.js';
 
+/** The CONFIGURATION record, decoded. */
 export interface Configuration {
   machineType: string;
   /** Present only when the target's page size is variable (e.g. arm). */
@@ -24,42 +25,38 @@ export interface Configuration {
 
 const MAX_CAPABILITIES = 256;
 
+/** The target page size the configuration sets (4096 without target-page-bits). */
 export function targetPageSize(c: Configuration | null): number {
   return c?.targetPageBits != null ? 2 ** c.targetPageBits : DEFAULT_TARGET_PAGE_SIZE;
 }
 
 /** Decodes the section after its type byte has been consumed. */
-export async function readConfiguration(c: Cursor): Promise<Configuration> {
-  const lenAt = c.offset;
-  const len = await c.readU32('machine type length');
+export function readConfiguration(r: ByteReader): Configuration {
+  const lenAt = r.offset;
+  const len = r.u32('machine type length');
   if (len > 255) throw new FormatError(lenAt, 'machine type name length of at most 255', String(len));
-  await c.need(len, 'machine type name');
-  const config: Configuration = { machineType: c.string(len), targetPageBits: null, capabilities: null, uuid: null, subsectionOrder: [] };
-  for (;;) {
-    if (await c.atEnd()) break;
-    await c.need(1, 'record type');
-    if (c.peekU8() !== RecordType.Subsection) break;
-    c.u8();
-    const nameAt = c.offset;
-    const name = await c.readCountedString('subsection name');
-    const versionAt = c.offset;
-    const version = await c.readU32('subsection version');
+  const config: Configuration = { machineType: r.string(len, 'machine type name'), targetPageBits: null, capabilities: null, uuid: null, subsectionOrder: [] };
+  while (!r.atEnd() && r.peekU8() === RecordType.Subsection) {
+    r.u8('record type');
+    const nameAt = r.offset;
+    const name = r.countedString('subsection name');
+    const versionAt = r.offset;
+    const version = r.u32('subsection version');
     if (version !== 1) throw new FormatError(versionAt, `version 1 of ${name}`, String(version));
     config.subsectionOrder.push(name);
     if (name === SUBSECTION_TARGET_PAGE_BITS) {
-      const at = c.offset;
-      const bits = await c.readU32('target page bits');
+      const at = r.offset;
+      const bits = r.u32('target page bits');
       if (bits < 9 || bits > 20) throw new FormatError(at, 'target page bits between 9 and 20', String(bits));
       config.targetPageBits = bits;
     } else if (name === SUBSECTION_CAPABILITIES) {
-      const at = c.offset;
-      const count = await c.readU32('capability count');
+      const at = r.offset;
+      const count = r.u32('capability count');
       if (count > MAX_CAPABILITIES) throw new FormatError(at, `at most ${MAX_CAPABILITIES} capabilities`, String(count));
       config.capabilities = [];
-      for (let i = 0; i < count; i++) config.capabilities.push(await c.readCountedString('capability name'));
+      for (let i = 0; i < count; i++) config.capabilities.push(r.countedString('capability name'));
     } else if (name === SUBSECTION_UUID) {
-      const b = await c.readBytes(16, 'uuid');
-      config.uuid = Buffer.from(b).toString('hex');
+      config.uuid = Buffer.from(r.take(16, 'uuid')).toString('hex');
     } else {
       throw new FormatError(nameAt, 'a known configuration subsection (target-page-bits, capabilities, uuid)', JSON.stringify(name));
     }

@@ -3,6 +3,7 @@ import { LIBVIRT_FORMATS, LIBVIRT_HEADER_SIZE, LIBVIRT_MAGIC_COMPLETE, LIBVIRT_M
 import { bytesToString, le32 } from '../format/bytes.js';
 import { FormatError } from '../format/errors.js';
 
+/** libvirt's save-image header (`virQEMUSaveHeader`), with its domain XML and cookie. */
 export interface LibvirtHeader {
   /** false for "LibvirtQemudPart": the save never completed. */
   complete: boolean;

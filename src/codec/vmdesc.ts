@@ -5,6 +5,7 @@ import { FormatError } from '../format/errors.js';
 import { MAX_BUFFERED_RECORD } from '../io/cursor.js';
 import type { PositionalSource } from '../io/source.js';
 
+/** One VMStateDescription as the vmdesc JSON gives it: fields, subsections, sizes. */
 export interface VmsdDescription {
   vmsd_name?: string;
   name?: string;
@@ -14,6 +15,7 @@ export interface VmsdDescription {
   subsections?: VmsdDescription[];
 }
 
+/** The vmdesc JSON: the device descriptions in stream order. */
 export interface VmDescription {
   configuration?: VmsdDescription;
   page_size?: number;
@@ -74,6 +76,7 @@ export async function readVmdescAtEnd(source: PositionalSource, streamOffset: nu
   return { vmdesc: null };
 }
 
+/** Parses and checks the vmdesc JSON (`at`: its offset, for errors). */
 export function parseVmdesc(json: string, at: number): VmDescription {
   let v: unknown;
   try {

@@ -7,9 +7,11 @@ import { writeAllAt, writeFailure } from '../io/file-io.js';
 
 const BUFFER = 4 << 20;
 
+/** A buffered sequential output of a plain stream. */
 export abstract class ByteSink {
   protected buf = new Uint8Array(BUFFER);
   protected used = 0;
+  /** Bytes handed to the output so far. */
   bytesWritten = 0;
 
   /** Copies `bytes` into the buffer, flushing first when they do not fit. */
@@ -35,6 +37,7 @@ export abstract class ByteSink {
     this.used += bytes.length;
   }
 
+  /** Writes out what is buffered. */
   async flush(): Promise<void> {
     if (this.used === 0) return;
     const out = this.buf.subarray(0, this.used);
@@ -52,6 +55,7 @@ export abstract class ByteSink {
   abstract abort(): Promise<void>;
 }
 
+/** A file written under a temporary name, renamed into place when finished. */
 export class FileSink extends ByteSink {
   private position = 0;
 
@@ -108,6 +112,7 @@ export class FileSink extends ByteSink {
   }
 }
 
+/** Any Writable (e.g. stdout), with backpressure. */
 export class WritableSink extends ByteSink {
   private error: Error | null = null;
 

@@ -1,10 +1,8 @@
 // One entry point for every direction: detects the input's format and picks the converter.
 import type { Writable } from 'node:stream';
-import { readRecords } from '../codec/records.js';
 import type { LibvirtHeader } from '../codec/libvirt.js';
-import { CAPABILITY_MAPPED_RAM, CAPABILITY_X_IGNORE_SHARED } from '../format/constants.js';
 import { UsageError } from '../format/errors.js';
-import { FileCursor, StreamCursor } from '../io/cursor.js';
+import { StreamCursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
 import { DecompressedStream, isCompressedFormat } from '../io/decompress.js';
 import { FileSource } from '../io/file-source.js';
@@ -12,7 +10,7 @@ import { readLibvirtHeader } from '../reader/input.js';
 import { PrefetchFileCursor } from '../io/prefetch-cursor.js';
 import { explainMissingMagic } from '../reader/find-stream.js';
 import { MigrationFile } from '../reader/migration-file.js';
-import type { MigrationFormat } from '../reader/detect.js';
+import { readStreamStart, type MigrationFormat } from '../reader/detect.js';
 import { isQcow2File, openSnapshotSource, snapshotNeeded } from '../reader/snapshot.js';
 import type { PositionalSource } from '../io/source.js';
 import { refuseSameFile } from '../writer/output-file.js';
@@ -23,8 +21,10 @@ import type { ProgressListener } from './progress.js';
 import { mappedRamToMappedRam, streamToMappedRam } from './to-mapped-ram.js';
 import { mappedRamToStream } from './to-stream.js';
 
+/** The two RAM encodings (re-exported for convert's callers). */
 export type { MigrationFormat };
 
+/** Options of `convertMigration`. */
 export interface ConvertOptions extends LibvirtSaveOptions {
   /** Output format; default: the other format of the input (a pipe input: mapped-ram). */
   to?: MigrationFormat;
@@ -43,6 +43,7 @@ export interface ConvertOptions extends LibvirtSaveOptions {
   snapshot?: string;
 }
 
+/** What `convertMigration` did. */
 export interface ConvertResult {
   from: MigrationFormat;
   to: MigrationFormat;
@@ -166,15 +167,9 @@ async function detect(
     const offset = inputOffset ?? libvirt?.dataOffset ?? 0;
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > source.size) throw new UsageError(`--input-offset ${offset} is outside ${path} (${source.size} bytes)`);
     if (libvirt && isCompressedFormat(libvirt.formatName)) return { format: 'stream', offset, size: source.size, source, ignoreShared: false, libvirt };
-    let format: MigrationFormat = 'stream';
-    let ignoreShared = false;
-    for await (const r of readRecords(new FileCursor(source, offset), { vmdesc: null })) {
-      if (r.type === 'configuration') {
-        format = r.config.capabilities?.includes(CAPABILITY_MAPPED_RAM) ? 'mapped-ram' : 'stream';
-        ignoreShared = r.config.capabilities?.includes(CAPABILITY_X_IGNORE_SHARED) ?? false;
-      }
-      if (r.type !== 'header') break;
-    }
+    const start = await readStreamStart(source, offset);
+    const format: MigrationFormat = start.mappedRam ? 'mapped-ram' : 'stream';
+    const ignoreShared = start.ignoreShared;
     return { format, offset, size: source.size, source, ignoreShared, libvirt };
   } catch (e) {
     const err = inputOffset === undefined && !isLibvirt ? await explainMissingMagic(e, source, '--input-offset') : e;

@@ -9,6 +9,7 @@ import type { DecompressedStream } from '../io/decompress.js';
 import type { OutputPrefix } from '../writer/mapped-ram-writer.js';
 import type { ByteSink } from './byte-sink.js';
 
+/** What a conversion does with a libvirt save's header. */
 export interface LibvirtSaveOptions {
   /** Write a bare QEMU file: the input's libvirt header is dropped (never without this option). */
   dropLibvirtHeader?: boolean;

@@ -1,4 +1,5 @@
 // Progress of a conversion: what was read and written, for a TTY status line.
+/** Progress of a conversion: what was read and written. */
 export interface Progress {
   /** Bytes of input consumed. */
   bytesIn: number;
@@ -8,6 +9,7 @@ export interface Progress {
   bytesOut: number;
 }
 
+/** Called with the progress now and then. */
 export type ProgressListener = (p: Progress) => void;
 
 /** Calls `listener` at most every `everyMs`, plus once with `final`. */

@@ -1,10 +1,10 @@
-// Plain stream or mapped-ram → mapped-ram: the main stream is copied record by record (RAM PART/END
+// Plain stream or mapped-ram → mapped-ram: the main stream is mapped record by record (RAM PART/END
 // reduced to EOS), pages go to their slots in the page areas, zero pages become holes.
-import { targetPageSize, type Configuration } from '../codec/configuration.js';
-import { deviceVersionMismatch, readRecords, type MigrationRecord } from '../codec/records.js';
+import { isIgnoredEntry } from '../codec/ram.js';
+import { deviceVersionMismatch, nextRecord, type MigrationRecord } from '../codec/records.js';
 import type { SectionHeader } from '../codec/section.js';
-import { isIgnoredEntry, type RamBlockEntry } from '../codec/ram.js';
-import { CAPABILITY_MAPPED_RAM, CAPABILITY_X_IGNORE_SHARED, RAM_SECTION_IDSTR } from '../format/constants.js';
+import { StreamState } from '../codec/state.js';
+import { CAPABILITY_MAPPED_RAM, RAM_SECTION_IDSTR } from '../format/constants.js';
 import { FormatError, UsageError } from '../format/errors.js';
 import type { Cursor } from '../io/cursor.js';
 import type { DirectIoMode } from '../io/direct-writer.js';
@@ -18,6 +18,7 @@ import { PREFETCH_BUFFER } from '../io/prefetch-cursor.js';
 import { throttle, type ProgressListener } from './progress.js';
 import { trailingWarning } from './to-stream.js';
 
+/** Options of the conversions to mapped-ram. */
 export interface ToMappedRamOptions {
   /** Offset of the QEMU stream in the output (`file:PATH,offset=N`). */
   offset?: number;
@@ -56,14 +57,28 @@ export async function streamToMappedRam(input: Cursor, outPath: string, opts: To
   const inPlace = opts.inPlace ?? true;
   const arena = new Arena({ bytes: PageStager.arenaBytes(opts.stager) + INPUT_BUFFER });
   if (inPlace) await input.useBuffer(arena.alloc(INPUT_BUFFER).view);
-  const sink: { writer: MappedRamWriter | null } = { writer: null };
-  const onPage = (block: RamBlockEntry, page: number, data: Uint8Array | null) => {
-    const w = sink.writer!;
-    return data ? w.writePage(block.idstr, page, data) : w.zeroPage(block.idstr, page);
-  };
-  const onPageRecords = (block: RamBlockEntry, buffered: Uint8Array) => (sink.writer ? stagePageRecords(sink.writer, block.idstr, buffered) : 0);
-  const records = readRecords(input, { pageData: true, deviceData: true, inputSize: opts.inputSize, onPage, onPageRecords: inPlace ? onPageRecords : undefined });
-  return translate(records, outPath, { ...opts, stager: { ...opts.stager, arena } }, () => input.offset, opts.inputSize ?? null, null, sink);
+  const state = new StreamState({ offset: input.offset });
+  const data = { pageData: true, deviceData: true, inputSize: opts.inputSize };
+  const conversion = new MappedRamConversion(outPath, { ...opts, stager: { ...opts.stager, arena } }, state, { bytesIn: () => input.offset, totalIn: opts.inputSize ?? null, copyPages: null });
+  return conversion.run(() => {
+    if (inPlace) stageBuffered(input, state, conversion.output);
+    return nextRecord(input, state, data);
+  });
+}
+
+/**
+ * The converter's pre-pass, before decode sees the bytes: the CONTINUE page records of the current
+ * block buffered at the cursor are staged in place by the wasm kernel (no record objects, no JS per
+ * page). What it declines (another block, an extent not open yet, a record cut by the buffer's end)
+ * is left to decode.
+ */
+function stageBuffered(c: Cursor, state: StreamState, writer: MappedRamWriter | null): void {
+  const block = state.current;
+  if (!writer || !block || state.mappedRam || !state.inRamPages) return;
+  for (let used = 1; used > 0 && c.buffered >= 9; ) {
+    used = stagePageRecords(writer, block.idstr, c.peek(c.buffered));
+    c.bytes(used);
+  }
 }
 
 /** Re-lays out a mapped-ram file: new offset, zero pages rescanned, stale data dropped. */
@@ -84,7 +99,10 @@ export async function mappedRamToMappedRam(file: MigrationFile, outPath: string,
       }
     }
   };
-  return translate(file.records({ deviceData: true }), outPath, opts, () => file.streamOffset + copied, file.size, copyPages);
+  const state = new StreamState({ offset: file.streamOffset });
+  const records = file.records({ deviceData: true, state });
+  const conversion = new MappedRamConversion(outPath, opts, state, { bytesIn: () => file.streamOffset + copied, totalIn: file.size, copyPages });
+  return conversion.run(async () => (await records.next()).value ?? null);
 }
 
 /** Page bitmaps the output may need for an input of unknown or small size (2 TiB of 4 KiB pages). */
@@ -102,121 +120,162 @@ function checkRamSize(total: number, at: number, pageSize: number, inputSize: nu
   }
 }
 
-async function translate(
-  records: AsyncIterable<MigrationRecord>,
-  outPath: string,
-  opts: ToMappedRamOptions,
-  bytesIn: () => number,
-  totalIn: number | null,
-  copyPages: ((w: MappedRamWriter) => Promise<void>) | null,
-  sink: { writer: MappedRamWriter | null } = { writer: null },
-): Promise<WriteSummary> {
-  let writer: MappedRamWriter | null = null;
-  let config: Configuration | null = null;
-  let ramStart: SectionHeader | null = null;
-  let ramStarted = false;
-  let memTotal = 0;
-  let pending: RamBlockSpec[] = [];
-  let pendingBytes = 0;
-  const progress = throttle(opts.onProgress);
-  const open = async (pageSize: number) => {
-    writer ??= await MappedRamWriter.create(outPath, { offset: opts.offset, prefix: opts.prefix, directIo: opts.directIo, force: opts.force, pageSize, onWarning: opts.onWarning, stager: opts.stager });
-    sink.writer = writer;
-    return writer;
-  };
-  const startRam = async (w: MappedRamWriter) => {
-    await w.writeRamStart(ramStart!, pending);
-    ramStarted = true;
-    if (copyPages) await copyPages(w);
-  };
-  try {
-    for await (const r of records) {
-      const w: MappedRamWriter = writer ?? (r.type === 'header' ? (null as unknown as MappedRamWriter) : await open(targetPageSize(config)));
-      switch (r.type) {
-        case 'header':
-          break;
-        case 'configuration':
-          config = r.config;
-          // A mapped-ram stream read sequentially would skip its page areas: only files carry them.
-          if (!copyPages && config.capabilities?.includes(CAPABILITY_MAPPED_RAM)) throw new UsageError('mapped-ram input must be a file, not a pipe');
-          // Which blocks x-ignore-shared left out shows only at the stream's end, after their headers.
-          if (!copyPages && !opts.ignoredBlocks && config.capabilities?.includes(CAPABILITY_X_IGNORE_SHARED)) {
-            throw new UsageError('an x-ignore-shared stream cannot be converted from a pipe (the blocks it leaves out are known only at its end): save it to a file first');
-          }
-          await (await open(targetPageSize(config))).writeConfiguration(config);
-          break;
-        case 'command':
-          // QEMU refuses postcopy-ram with mapped-ram, and a 16-byte advise without it.
-          if (r.command.name === 'POSTCOPY_ADVISE' && r.command.data.length > 0) throw new UsageError('a stream saved with postcopy-ram cannot become mapped-ram (QEMU loads mapped-ram only with postcopy-ram off)');
-          await w.writeCommand(r.command);
-          break;
-        case 'section':
-          if (r.header.idstr !== RAM_SECTION_IDSTR || r.header.instanceId !== 0) break;
-          if (r.header.kind === 'start') {
-            if (ramStart) throw new FormatError(r.offset, 'a single RAM START section');
-            ramStart = r.header;
-          } else if (r.header.kind === 'part' || r.header.kind === 'end') {
-            if (!ramStarted) throw new FormatError(r.offset, 'the RAM block list before RAM PART/END sections');
-            await w.writeRamEos(r.header.kind);
-          }
-          break;
-        case 'ram-mem-size':
-          checkRamSize(r.total, r.offset, w.pageSize, totalIn);
-          memTotal = r.total;
-          pending = [];
-          pendingBytes = 0;
-          if (memTotal === 0) await startRam(w);
-          break;
-        case 'ram-block':
-          pending.push({ id: r.entry.idstr, usedLength: r.entry.usedLength, mrAddr: r.entry.mrAddr, pageSize: w.pageSize, ignored: isIgnoredEntry(r.entry) || (opts.ignoredBlocks?.has(r.entry.idstr) ?? false) });
-          pendingBytes += r.entry.usedLength;
-          if (pendingBytes === memTotal) await startRam(w);
-          break;
-        case 'ram-page':
-          await w.writePage(r.block.idstr, r.pageIndex, r.data!);
-          break;
-        case 'ram-zero':
-          // QEMU's loader refuses any other fill byte ("Found a zero page with value N"), and so do we.
-          if (r.fill !== 0) throw new FormatError(r.offset, 'a zero page record with fill byte 0 (QEMU refuses others)', String(r.fill));
-          await w.zeroPage(r.block.idstr, r.pageIndex);
-          break;
-        case 'ram-flush':
-          // MULTIFD_FLUSH has no place in a mapped-ram file (QEMU's loader rejects it).
-          break;
-        case 'ram-eos':
-          if (ramStart && !ramStarted) throw new FormatError(r.offset, 'a RAM START section listing its blocks');
-          break;
-        case 'device-state': {
-          const refused = deviceVersionMismatch(r);
-          if (refused) throw refused;
-          await w.writeDevice({ idstr: r.header.idstr, instanceId: r.header.instanceId, version: r.header.version, sectionId: r.header.sectionId }, r.data!);
-          break;
-        }
-        case 'section-footer':
-          break;
-        case 'eof':
-          // QEMU would "load" it, but a migration without RAM restores nothing: not a conversion.
-          if (!ramStarted) throw new FormatError(r.offset, 'a RAM section before the EOF record (a migration without RAM restores nothing)', 'EOF');
-          await w.writeEof();
-          break;
-        case 'vmdesc':
-          await w.writeVmdesc(config ? rewriteVmdescConfiguration(r.vmdesc.json, withCapability(config, CAPABILITY_MAPPED_RAM, true)) : r.vmdesc.json);
-          break;
-        case 'trailing':
-          opts.onWarning?.(trailingWarning(r));
-          break;
-        case 'stop':
-          throw new FormatError(r.offset, 'a record mram can convert', r.reason);
+/** Where a conversion's records come from. */
+interface ConversionInput {
+  /** Bytes of input consumed so far (progress). */
+  bytesIn(): number;
+  totalIn: number | null;
+  /** A mapped-ram input: copies its page areas once the output's block list is written; null for a stream. */
+  copyPages: ((w: MappedRamWriter) => Promise<void>) | null;
+}
+
+/** One conversion to mapped-ram: each input record mapped to what the output gets. */
+class MappedRamConversion {
+  private writer: MappedRamWriter | null = null;
+  private ramStart: SectionHeader | null = null;
+  private ramStarted = false;
+  private memTotal = 0;
+  private pending: RamBlockSpec[] = [];
+  private pendingBytes = 0;
+
+  constructor(
+    private readonly outPath: string,
+    private readonly opts: ToMappedRamOptions,
+    private readonly state: StreamState,
+    private readonly input: ConversionInput,
+  ) {}
+
+  /** The output, once the first record past the file header opened it. */
+  get output(): MappedRamWriter | null {
+    return this.writer;
+  }
+
+  /** Maps every record `next` hands out, then finishes the output (or removes it on failure). */
+  async run(next: () => Promise<MigrationRecord | null>): Promise<WriteSummary> {
+    const progress = throttle(this.opts.onProgress);
+    const { bytesIn, totalIn } = this.input;
+    try {
+      for (let r = await next(); r !== null; r = await next()) {
+        await this.apply(r);
+        progress.tick(() => ({ bytesIn: bytesIn(), totalIn, bytesOut: this.writer?.bytesWritten ?? 0 }));
       }
-      progress.tick(() => ({ bytesIn: bytesIn(), totalIn, bytesOut: writer?.bytesWritten ?? 0 }));
+      const done = this.writer;
+      if (!done) throw new FormatError(0, 'a migration stream', 'no records');
+      const summary = await done.finish();
+      progress.final({ bytesIn: bytesIn(), totalIn, bytesOut: done.bytesWritten });
+      return summary;
+    } catch (e) {
+      await this.writer?.abort();
+      throw e;
     }
-    const done = writer as MappedRamWriter | null;
-    if (!done) throw new FormatError(0, 'a migration stream', 'no records');
-    const summary = await done.finish();
-    progress.final({ bytesIn: bytesIn(), totalIn, bytesOut: done.bytesWritten });
-    return summary;
-  } catch (e) {
-    await (writer as MappedRamWriter | null)?.abort();
-    throw e;
+  }
+
+  private async open(): Promise<MappedRamWriter> {
+    const o = this.opts;
+    this.writer ??= await MappedRamWriter.create(this.outPath, { offset: o.offset, prefix: o.prefix, directIo: o.directIo, force: o.force, pageSize: this.state.pageSize, onWarning: o.onWarning, stager: o.stager });
+    return this.writer;
+  }
+
+  private async apply(r: MigrationRecord): Promise<void> {
+    if (r.type === 'header') return;
+    const w = await this.open();
+    switch (r.type) {
+      case 'configuration':
+        this.checkConfiguration();
+        await w.writeConfiguration(r.config);
+        break;
+      case 'command':
+        // QEMU refuses postcopy-ram with mapped-ram, and a 16-byte advise without it.
+        if (r.command.name === 'POSTCOPY_ADVISE' && r.command.data.length > 0) throw new UsageError('a stream saved with postcopy-ram cannot become mapped-ram (QEMU loads mapped-ram only with postcopy-ram off)');
+        await w.writeCommand(r.command);
+        break;
+      case 'section':
+        await this.section(w, r);
+        break;
+      case 'device-state': {
+        const refused = deviceVersionMismatch(r);
+        if (refused) throw refused;
+        await w.writeDevice({ idstr: r.header.idstr, instanceId: r.header.instanceId, version: r.header.version, sectionId: r.header.sectionId }, r.data!);
+        break;
+      }
+      case 'eof':
+        // QEMU would "load" it, but a migration without RAM restores nothing: not a conversion.
+        if (!this.ramStarted) throw new FormatError(r.offset, 'a RAM section before the EOF record (a migration without RAM restores nothing)', 'EOF');
+        await w.writeEof();
+        break;
+      case 'vmdesc': {
+        const config = this.state.config;
+        await w.writeVmdesc(config ? rewriteVmdescConfiguration(r.vmdesc.json, withCapability(config, CAPABILITY_MAPPED_RAM, true)) : r.vmdesc.json);
+        break;
+      }
+      case 'trailing':
+        this.opts.onWarning?.(trailingWarning(r));
+        break;
+      case 'stop':
+        throw new FormatError(r.offset, 'a record mram can convert', r.reason);
+      default:
+        await this.ram(w, r);
+    }
+  }
+
+  /** What only a file can carry: its page areas (mapped-ram), or which blocks x-ignore-shared left out. */
+  private checkConfiguration(): void {
+    if (this.input.copyPages) return;
+    // A mapped-ram stream read sequentially would skip its page areas: only files carry them.
+    if (this.state.mappedRam) throw new UsageError('mapped-ram input must be a file, not a pipe');
+    // Which blocks x-ignore-shared left out shows only at the stream's end, after their headers.
+    if (!this.opts.ignoredBlocks && this.state.ignoreShared) {
+      throw new UsageError('an x-ignore-shared stream cannot be converted from a pipe (the blocks it leaves out are known only at its end): save it to a file first');
+    }
+  }
+
+  /** RAM START is held until its block list is complete; PART and END become bare EOS sections. */
+  private async section(w: MappedRamWriter, r: Extract<MigrationRecord, { type: 'section' }>): Promise<void> {
+    if (r.header.idstr !== RAM_SECTION_IDSTR || r.header.instanceId !== 0) return;
+    if (r.header.kind === 'start') {
+      if (this.ramStart) throw new FormatError(r.offset, 'a single RAM START section');
+      this.ramStart = r.header;
+    } else if (r.header.kind === 'part' || r.header.kind === 'end') {
+      if (!this.ramStarted) throw new FormatError(r.offset, 'the RAM block list before RAM PART/END sections');
+      await w.writeRamEos(r.header.kind);
+    }
+  }
+
+  /** The records inside a RAM section (and section footers, which the writer adds itself). */
+  private async ram(w: MappedRamWriter, r: MigrationRecord): Promise<void> {
+    switch (r.type) {
+      case 'ram-mem-size':
+        checkRamSize(r.total, r.offset, this.state.pageSize, this.input.totalIn);
+        this.memTotal = r.total;
+        this.pending = [];
+        this.pendingBytes = 0;
+        if (this.memTotal === 0) await this.startRam(w);
+        break;
+      case 'ram-block': {
+        const ignored = isIgnoredEntry(r.entry) || (this.opts.ignoredBlocks?.has(r.entry.idstr) ?? false);
+        this.pending.push({ id: r.entry.idstr, usedLength: r.entry.usedLength, mrAddr: r.entry.mrAddr, pageSize: this.state.pageSize, ignored });
+        this.pendingBytes += r.entry.usedLength;
+        if (this.pendingBytes === this.memTotal) await this.startRam(w);
+        break;
+      }
+      case 'ram-page':
+        await w.writePage(r.block.idstr, r.pageIndex, r.data!);
+        break;
+      case 'ram-zero':
+        // QEMU's loader refuses any other fill byte ("Found a zero page with value N"), and so do we.
+        if (r.fill !== 0) throw new FormatError(r.offset, 'a zero page record with fill byte 0 (QEMU refuses others)', String(r.fill));
+        await w.zeroPage(r.block.idstr, r.pageIndex);
+        break;
+      case 'ram-eos':
+        if (this.ramStart && !this.ramStarted) throw new FormatError(r.offset, 'a RAM START section listing its blocks');
+        break;
+      // MULTIFD_FLUSH has no place in a mapped-ram file (QEMU's loader rejects it); footers are the writer's.
+    }
+  }
+
+  private async startRam(w: MappedRamWriter): Promise<void> {
+    await w.writeRamStart(this.ramStart!, this.pending);
+    this.ramStarted = true;
+    if (this.input.copyPages) await this.input.copyPages(w);
   }
 }

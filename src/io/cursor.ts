@@ -32,6 +32,12 @@ export abstract class Cursor {
     if (got < n) throw new FormatError(this.offset + got, `${what} (${n} bytes at ${this.offset})`, 'end of file', 'truncated');
   }
 
+  /** Buffers up to n bytes, without failing at the input's end; returns how many are buffered (fewer: the input ended). */
+  async fillUpTo(n: number): Promise<number> {
+    const buffered = this.end - this.start;
+    return buffered >= n ? buffered : this.fill(n);
+  }
+
   /** True when no byte is left. */
   async atEnd(): Promise<boolean> {
     return this.end - this.start === 0 && (await this.fill(1)) === 0;

@@ -1,8 +1,7 @@
 // Where a QEMU stream starts when it is not at byte 0 (a save made with `file:PATH,offset=N`).
 import { QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION } from '../format/constants.js';
 import { FormatError } from '../format/errors.js';
-import { readRecords } from '../codec/records.js';
-import { FileCursor } from '../io/cursor.js';
+import { readStreamStart } from './detect.js';
 import type { PositionalSource } from '../io/source.js';
 
 /** How far into a file the stream start is looked for (QEMU's offset= is usually a few KiB to a few MiB). */
@@ -31,13 +30,10 @@ export async function findStreamStart(source: PositionalSource, limit = STREAM_S
 
 async function configurationParses(source: PositionalSource, offset: number): Promise<boolean> {
   try {
-    for await (const r of readRecords(new FileCursor(source, offset), { vmdesc: null })) {
-      if (r.type !== 'header') return r.type === 'configuration';
-    }
+    return (await readStreamStart(source, offset)).config !== null;
   } catch {
-    /* not a stream start */
+    return false; // not a stream start
   }
-  return false;
 }
 
 /**

@@ -12,12 +12,31 @@ import { openSnapshotSource, snapshotNeeded } from './snapshot.js';
 /** Longest libvirt XML/cookie area decoded (the header may reserve more for later edits). */
 const MAX_LIBVIRT_DATA = 16 << 20;
 
+/** The decoded fixed part of a libvirt header (the XML and cookie not read). */
+export type LibvirtFixed = Omit<LibvirtHeader, 'xml' | 'cookie'>;
+
+/**
+ * The one look at byte 0 for a libvirt header: null without its magic, else the decoded fixed
+ * part, or the FormatError that says why it does not decode.
+ */
+export async function sniffLibvirt(source: PositionalSource): Promise<{ fixed: LibvirtFixed } | { error: FormatError } | null> {
+  const bytes = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
+  await source.readInto(bytes, 0);
+  if (bytes.length < 16 || !isLibvirtMagic(bytes)) return null;
+  try {
+    return { fixed: decodeLibvirtFixed(bytes, source.size) };
+  } catch (e) {
+    if (e instanceof FormatError) return { error: e };
+    throw e;
+  }
+}
+
 /** The libvirt header at byte 0, or null when the file has none. */
 export async function readLibvirtHeader(source: PositionalSource): Promise<LibvirtHeader | null> {
-  const fixed = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
-  await source.readInto(fixed, 0);
-  if (fixed.length < 16 || !isLibvirtMagic(fixed)) return null;
-  const h = decodeLibvirtFixed(fixed, source.size);
+  const sniff = await sniffLibvirt(source);
+  if (!sniff) return null;
+  if ('error' in sniff) throw sniff.error;
+  const h = sniff.fixed;
   const data = new Uint8Array(Math.min(h.dataLen, MAX_LIBVIRT_DATA));
   await source.readInto(data, LIBVIRT_HEADER_SIZE);
   return { ...h, ...decodeLibvirtData(data, h.cookieOffset) };
@@ -25,16 +44,9 @@ export async function readLibvirtHeader(source: PositionalSource): Promise<Libvi
 
 /** The compressed payload of a libvirt save (format gzip … zstd), or null. A header that does not decode is left to the caller's checks. */
 export async function compressedPayload(source: PositionalSource): Promise<{ offset: number; format: string } | null> {
-  const fixed = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
-  await source.readInto(fixed, 0);
-  if (fixed.length < 16 || !isLibvirtMagic(fixed)) return null;
-  try {
-    const h = decodeLibvirtFixed(fixed, source.size);
-    return isCompressedFormat(h.formatName) ? { offset: h.dataOffset, format: h.formatName } : null;
-  } catch (e) {
-    if (e instanceof FormatError) return null;
-    throw e;
-  }
+  const sniff = await sniffLibvirt(source);
+  if (!sniff || 'error' in sniff) return null;
+  return isCompressedFormat(sniff.fixed.formatName) ? { offset: sniff.fixed.dataOffset, format: sniff.fixed.formatName } : null;
 }
 
 /**

@@ -1,9 +1,9 @@
 // `verify` as a library call: wrapper, stream walk, layout, page content and digests → one report.
-import { CAPABILITY_MAPPED_RAM, LIBVIRT_FORMAT_SPARSE, LIBVIRT_HEADER_SIZE } from '../format/constants.js';
+import { CAPABILITY_MAPPED_RAM, LIBVIRT_FORMAT_SPARSE } from '../format/constants.js';
 import { FormatError, UsageError } from '../format/errors.js';
-import { decodeLibvirtFixed, isLibvirtMagic } from '../codec/libvirt.js';
 import type { PositionalSource } from '../io/source.js';
-import { openInput } from '../reader/input.js';
+import { hasCapability } from '../codec/state.js';
+import { openInput, sniffLibvirt } from '../reader/input.js';
 import type { RamBlock } from '../reader/ram-block.js';
 import { checkContent, type ContentOptions } from './content.js';
 import { Findings, type Finding } from './findings.js';
@@ -98,7 +98,7 @@ export async function verifyFile(path: string, opts: VerifyOptions = {}): Promis
 
     const map = await walkStream(source, streamOffset, findings);
     if (!map.isMigration) return report(path, source, findings, {}, false, null, streamOffset);
-    const configured = map.config?.capabilities?.includes(CAPABILITY_MAPPED_RAM) ?? false;
+    const configured = hasCapability(map.config, CAPABILITY_MAPPED_RAM);
     if (libvirtFormat !== null && map.config && (libvirtFormat === LIBVIRT_FORMAT_SPARSE) !== configured) {
       findings.add('E_CONFIG_MAPPED_RAM', 16 + 12, `libvirt format ${libvirtFormat} ${libvirtFormat === LIBVIRT_FORMAT_SPARSE ? 'says sparse (mapped-ram)' : 'is not sparse'}, but the stream's mapped-ram capability is ${configured ? 'on' : 'off'}`);
     }
@@ -116,20 +116,16 @@ async function locateStream(source: PositionalSource, opts: VerifyOptions, findi
   let checked = true;
   let prefix: { start: number; end: number; what: string } | null = null;
   let libvirtFormat: number | null = null;
-  const fixed = new Uint8Array(Math.min(LIBVIRT_HEADER_SIZE, source.size));
-  await source.readInto(fixed, 0);
-  if (fixed.length >= 16 && isLibvirtMagic(fixed)) {
-    try {
-      const h = decodeLibvirtFixed(fixed, source.size);
-      if (!h.complete) findings.add('E_LIBVIRT_INCOMPLETE', 0, 'libvirt header magic is "LibvirtQemudPart": the save did not complete');
-      libvirtFormat = h.format;
-      if (opts.offset === undefined) streamOffset = h.dataOffset;
-      prefix = { start: 0, end: Math.min(streamOffset, h.dataOffset), what: 'libvirt header' };
-    } catch (e) {
-      if (!(e instanceof FormatError)) throw e;
-      findings.add('E_LIBVIRT_HEADER', e.offset, `libvirt header: ${e.message}`);
-      if (opts.offset === undefined) checked = false;
-    }
+  const libvirt = await sniffLibvirt(source);
+  if (libvirt && 'error' in libvirt) {
+    findings.add('E_LIBVIRT_HEADER', libvirt.error.offset, `libvirt header: ${libvirt.error.message}`);
+    if (opts.offset === undefined) checked = false;
+  } else if (libvirt) {
+    const h = libvirt.fixed;
+    if (!h.complete) findings.add('E_LIBVIRT_INCOMPLETE', 0, 'libvirt header magic is "LibvirtQemudPart": the save did not complete');
+    libvirtFormat = h.format;
+    if (opts.offset === undefined) streamOffset = h.dataOffset;
+    prefix = { start: 0, end: Math.min(streamOffset, h.dataOffset), what: 'libvirt header' };
   } else if (streamOffset > 0) prefix = { start: 0, end: streamOffset, what: 'bytes before the stream offset' };
   return { streamOffset, checked, prefix, libvirtFormat };
 }
