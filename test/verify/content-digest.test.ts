@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { contentDigest, MappedRamBlock, MigrationFile, verifyFile, withReaderArena } from '../../src/index.js';
+import { contentDigest, MappedRamBlock, MigrationFile, verifyFile, readerArena } from '../../src/index.js';
 import { runCli } from '../support/cli.js';
 import { getFixture } from '../support/fixtures.js';
 import { expectedRam, getQcow2Fixture } from '../support/qcow2.js';
@@ -81,7 +81,7 @@ describe('content digest', () => {
       const fx = await getFixture(name);
       const f = await MigrationFile.open(fx.file);
       try {
-        const lib = await withReaderArena((arena) => contentDigest(f, arena));
+        const lib = await contentDigest(f, readerArena());
         expect(lib).toEqual((await verifyFile(fx.file, { contentDigest: true })).contentDigest);
       } finally {
         await f.close();
