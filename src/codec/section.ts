@@ -67,6 +67,8 @@ export interface Command {
   data: Uint8Array;
 }
 
+const IN_FILE = [...COMMANDS.values()].filter((c) => c.inFile).map((c) => c.name).join(', ');
+
 /** Reads a command after its type byte; its data is copied (it outlives the buffer). */
 export function readCommand(r: ByteReader): Command {
   const at = r.offset;
@@ -77,6 +79,8 @@ export function readCommand(r: ByteReader): Command {
   if (!known) throw new FormatError(at, 'a command code between 1 and 11', String(cmd));
   if (known.len >= 0 && len !== known.len) throw new FormatError(at + 2, `length ${known.len} for command ${known.name}`, String(len));
   const data = new Uint8Array(r.take(len, `${known.name} command data`));
+  // QEMU refuses these when it loads a file, so a file holding one never restores.
+  if (!known.inFile) throw new FormatError(at, `a command QEMU accepts in a file (${IN_FILE})`, known.name);
   return { cmd, name: known.name, data };
 }
 

@@ -21,19 +21,23 @@ export const enum RecordType {
   SectionFooter = 0x7e,
 }
 
-/** QEMU_VM_COMMAND codes with their fixed payload length (-1 = variable). */
-export const COMMANDS: ReadonlyMap<number, { name: string; len: number }> = new Map([
-  [1, { name: 'OPEN_RETURN_PATH', len: 0 }],
-  [2, { name: 'PING', len: 4 }],
-  [3, { name: 'POSTCOPY_ADVISE', len: -1 }],
-  [4, { name: 'POSTCOPY_LISTEN', len: 0 }],
-  [5, { name: 'POSTCOPY_RUN', len: 0 }],
-  [6, { name: 'POSTCOPY_RAM_DISCARD', len: -1 }],
-  [7, { name: 'PACKAGED', len: 4 }],
-  [8, { name: 'ENABLE_COLO', len: 0 }],
-  [9, { name: 'POSTCOPY_RESUME', len: 0 }],
-  [10, { name: 'RECV_BITMAP', len: -1 }],
-  [11, { name: 'SWITCHOVER_START', len: 0 }],
+/**
+ * QEMU_VM_COMMAND codes with their fixed payload length (-1 = variable) and whether QEMU 10 and 11
+ * load a file holding one (the others need a return path, a postcopy or COLO state a file load
+ * never has: measured with QEMU 10.0.2 and 11.1.3, spec §3.4).
+ */
+export const COMMANDS: ReadonlyMap<number, { name: string; len: number; inFile: boolean }> = new Map([
+  [1, { name: 'OPEN_RETURN_PATH', len: 0, inFile: true }],
+  [2, { name: 'PING', len: 4, inFile: false }],
+  [3, { name: 'POSTCOPY_ADVISE', len: -1, inFile: true }],
+  [4, { name: 'POSTCOPY_LISTEN', len: 0, inFile: false }],
+  [5, { name: 'POSTCOPY_RUN', len: 0, inFile: false }],
+  [6, { name: 'POSTCOPY_RAM_DISCARD', len: -1, inFile: false }],
+  [7, { name: 'PACKAGED', len: 4, inFile: false }],
+  [8, { name: 'ENABLE_COLO', len: 0, inFile: false }],
+  [9, { name: 'POSTCOPY_RESUME', len: 0, inFile: true }],
+  [10, { name: 'RECV_BITMAP', len: -1, inFile: false }],
+  [11, { name: 'SWITCHOVER_START', len: 0, inFile: true }],
 ]);
 
 /** Low bits of every RAM record's be64 "addr|flags" word (`migration/ram.c`). */

@@ -2,7 +2,10 @@
 // contents other than the guest's RAM (what mram would have to invent to succeed).
 import fs from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import path from 'node:path';
+import { COMMANDS } from '../../src/format/constants.js';
 import { writeMalformed } from '../fixtures/malformed/cases.js';
+import { runCli } from '../support/cli.js';
 import { getFixture } from '../support/fixtures.js';
 import { currentGeneration, describeQemu, loadGuest } from '../support/qemu.js';
 import { tempDir } from '../verify/support.js';
@@ -45,3 +48,34 @@ describeQemu('QEMU on the malformed inputs mram refuses', () => {
     expect((await load).ram.equals(image)).toBe(true);
   }, 120_000);
 });
+
+// Each command that fits the 5 bytes of the SWITCHOVER_START record (length 0), put in its place:
+// QEMU loads the file exactly when mram's table says the command loads from a file, and mram's
+// convert refuses exactly the others (spec §1).
+describeQemu('QEMU on each command in a file', () => {
+  const dir = tempDir('mram-judge-cmd-');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  for (const code of [1, 4, 5, 8, 9, 10, 11]) {
+    const c = COMMANDS.get(code)!;
+    it(`${c.name}: QEMU ${c.inFile ? 'loads it' : 'refuses it'}, and mram ${c.inFile ? 'converts' : 'refuses'}`, async () => {
+      const fx = await getFixture('stream-32m');
+      const bytes = fs.readFileSync(fx.file);
+      const at = bytes.lastIndexOf(Buffer.from([0x08, 0x00, 0x0b, 0x00, 0x00]));
+      expect(at).toBeGreaterThan(0);
+      bytes.writeUInt16BE(code, at + 1);
+      const file = path.join(dir, `cmd-${code}.mig`);
+      fs.writeFileSync(file, bytes);
+      const loaded = await loadGuest({ file, mappedRam: false, memMiB: 32 }).then(
+        (r) => r.ram.equals(fs.readFileSync(fx.ramImage)),
+        (e: Error) => e.message,
+      );
+      if (c.inFile) expect(loaded).toBe(true);
+      else expect(loaded).toMatch(/load of migration failed|received with no return path|wrong postcopy state|x-colo|deprecated|invalid payload length/);
+      const r = await runCli(['convert', file, path.join(dir, `cmd-${code}.mram`), '--force']);
+      expect(r.code).toBe(c.inFile ? 0 : 1);
+      if (!c.inFile) expect(r.stderr).toContain(`found ${c.name}`);
+    }, 120_000);
+  }
+});
+
