@@ -12,6 +12,9 @@ export type { SectionHeader, SectionKind, Command } from './codec/section.js';
 export type { LibvirtHeader } from './codec/libvirt.js';
 export type { VmDescription, VmsdDescription, LocatedVmdesc } from './codec/vmdesc.js';
 export type { MigrationRecord, StopKind } from './codec/records.js';
+export { decode, type Decoded, type Span } from './codec/decode.js';
+export { encode, type EncodeOptions } from './codec/encode.js';
+export { StreamState, type StreamStateOptions, type Phase, type EncodingRule, type EncodingMismatch } from './codec/state.js';
 
 // Reading
 export { MigrationFile, type OpenOptions, type SectionInfo, type DeviceInfo, type SectionType } from './reader/migration-file.js';
@@ -19,7 +22,7 @@ export { RamBlock, MappedRamBlock, StreamRamBlock } from './reader/ram-block.js'
 export { detectFormat, type MigrationFormat } from './reader/detect.js';
 export { findStreamStart, StreamElsewhereError, STREAM_SEARCH_LIMIT } from './reader/find-stream.js';
 export { FileSource, type Reader } from './io/file-source.js';
-export { readerArena, type ChunkOptions, type PageChunk } from './reader/page-reader.js';
+export { readerArena, type ChunkOptions, type PageChunk, type PageReaderOptions } from './reader/page-reader.js';
 export type { PositionalSource } from './io/source.js';
 
 // qcow2 internal snapshots

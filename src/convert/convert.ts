@@ -37,6 +37,7 @@ export interface ConvertOptions extends LibvirtSaveOptions {
   inputOffset?: number;
   directIo?: DirectIoMode;
   force?: boolean;
+  /** Called with a one-line warning (e.g. O_DIRECT refused, falling back to buffered writes). */
   onWarning?: (message: string) => void;
   onProgress?: ProgressListener;
   /** IN is a qcow2 image: convert the VM state of this internal snapshot (name or id). */

@@ -7,7 +7,9 @@ const fstatFd = promisify(fstat);
 
 /** The two calls a source needs, from a FileHandle we own, a descriptor the caller lent us, or a decompressor. */
 export interface Reader {
+  /** Reads up to `length` bytes at `position` into `into` from `offset`; resolves the count read (0 at the end). */
   read(into: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /** Releases the underlying file. */
   close(): Promise<void>;
 }
 

@@ -20,5 +20,6 @@ export interface PositionalSource {
    * snapshot's clusters, a file system refusing the flag).
    */
   openDirect?(): Promise<fsp.FileHandle | null>;
+  /** Releases what the source holds open. */
   close(): Promise<void>;
 }

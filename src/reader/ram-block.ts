@@ -32,6 +32,7 @@ export abstract class RamBlock {
   abstract readonly ignored: boolean;
   /** Pages whose content is stored in the file (all others read as zeros). */
   abstract readonly presentPages: number;
+  /** Whether the file holds data for `page` (a set bit, or a PAGE record that won). */
   abstract isPresent(page: number): boolean;
   /** Absolute file offset of a present page's bytes, or null when the page reads as zeros. */
   abstract pageOffset(page: number): number | null;
@@ -77,6 +78,7 @@ export abstract class RamBlock {
     return into;
   }
 
+  /** Throws a RangeError for a page index outside the block. */
   protected checkPage(page: number): void {
     if (this.ignored) throw new IgnoredBlockError(this.id);
     if (!Number.isSafeInteger(page) || page < 0 || page >= this.pages) throw new UsageError(`page ${page} is outside block ${this.id} (${this.pages} pages)`);

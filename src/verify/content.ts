@@ -12,6 +12,7 @@ import { BlockContentHasher } from '../digest/content-digest.js';
 import { hasSetBit } from '../kernel/bit-runs.js';
 import { overlapsAny, type ByteRange } from '../io/extents.js';
 
+/** What checkContent computes besides its findings, and how it reads. */
 export interface ContentOptions extends PageReaderOptions {
   /** Compute a SHA-256 of each block's guest-visible content. */
   digest: boolean;
@@ -82,6 +83,7 @@ class ContentRun {
   }
 }
 
+/** The page-content checks of every block (holes, stale data, zero pages under set bits) and the digests asked for. */
 export async function checkContent(
   file: PositionalSource,
   /** A lower bound of the allocated bytes the stream metadata takes (whole 4 KiB blocks it covers). */

@@ -36,6 +36,7 @@ export interface MappedRamWriterOptions {
   blocks?: RamBlockSpec[];
   /** Section id of "ram" (default 2, QEMU's usual value on x86). */
   ramSectionId?: number;
+  /** Called with a one-line warning (e.g. O_DIRECT refused, falling back to buffered writes). */
   onWarning?: (message: string) => void;
   stager?: StagerOptions;
   /** Bytes in front of the stream (`offset` long, e.g. a libvirt header); see OutputPrefix. */

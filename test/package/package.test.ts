@@ -66,6 +66,21 @@ describe('loading the package', () => {
   });
 });
 
+describe('the API reference', () => {
+  // typedoc fails on an export without a JSDoc comment, or a public signature naming an unexported type.
+  it('npm run docs builds it with no warning (every export documented)', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mram-docs-'));
+    try {
+      const r = await runProcess(path.join(REPO_ROOT, 'node_modules/.bin/typedoc'), ['--out', out], { cwd: REPO_ROOT });
+      expect(r.stdout + r.stderr).not.toMatch(/warning|error/i);
+      expect(r.code).toBe(0);
+      expect(fs.existsSync(path.join(out, 'index.html'))).toBe(true);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 describe('the tarball', () => {
   it('ships no source map that points at files it does not ship', async () => {
     const r = await runProcess('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO_ROOT });
