@@ -1,6 +1,7 @@
 // The pure, synchronous record decoder: bytes and a StreamState in, one record (or "need more
 // bytes") out. No I/O and no async: a driver (records.ts) feeds it from a Cursor.
 import {
+  COMMANDS,
   MAPPED_RAM_HEADER_SIZE,
   QEMU_VM_FILE_MAGIC,
   QEMU_VM_FILE_VERSION,
@@ -20,7 +21,8 @@ import { readCommand, readFooter, readFullHeader, SECTION_KIND_OF, type SectionH
 import type { Phase, StreamState } from './state.js';
 import { parseVmdesc, payloadSize } from './vmdesc.js';
 
-/** QEMU_VM_COMMAND POSTCOPY_ADVISE (`enum qemu_vm_cmd`, migration/savevm.c). */
+/** QEMU_VM_COMMAND codes (`enum qemu_vm_cmd`, migration/savevm.c). */
+const OPEN_RETURN_PATH = 1;
 const POSTCOPY_ADVISE = 3;
 
 /** Bytes after the stream counted at most (QEMU reads none of them; a pipe may never end). */
@@ -145,6 +147,11 @@ function topRecord(r: ByteReader, state: StreamState): Step {
   }
   if (type === RecordType.Command) {
     const command = readCommand(r);
+    // QEMU answers a PING on the return path; loading a file, it has one only after OPEN_RETURN_PATH.
+    if (COMMANDS.get(command.cmd)!.needsReturnPath && !state.returnPath) {
+      throw new FormatError(at + 1, `OPEN_RETURN_PATH before ${command.name} (QEMU refuses it with no return path)`, command.name);
+    }
+    if (command.cmd === OPEN_RETURN_PATH) state.returnPath = true;
     // postcopy-ram advises the OR of every block's host page size; blocks whose size differs
     // from the host's then carry it in their entry.
     if (command.cmd === POSTCOPY_ADVISE && command.data.length === 16) state.postcopyPageSizes = be64big(command.data, 0);

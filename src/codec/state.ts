@@ -94,6 +94,8 @@ export class StreamState {
   vmdesc: LocatedVmdesc | null | undefined;
   /** The OR of the host page sizes postcopy-ram advised, or null (no POSTCOPY_ADVISE with sizes). */
   postcopyPageSizes: bigint | null = null;
+  /** An OPEN_RETURN_PATH was seen: QEMU can then answer a PING. */
+  returnPath = false;
   /** A RAM START without its END so far (an EOF now means the stream lost its tail). */
   ramOpen = false;
   /** How the RAM encoding is decided at the first block entry. */

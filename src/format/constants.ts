@@ -26,9 +26,9 @@ export const enum RecordType {
  * load a file holding one (the others need a return path, a postcopy or COLO state a file load
  * never has: measured with QEMU 10.0.2 and 11.1.3, spec §3.4).
  */
-export const COMMANDS: ReadonlyMap<number, { name: string; len: number; inFile: boolean }> = new Map([
+export const COMMANDS: ReadonlyMap<number, { name: string; len: number; inFile: boolean; needsReturnPath?: boolean }> = new Map([
   [1, { name: 'OPEN_RETURN_PATH', len: 0, inFile: true }],
-  [2, { name: 'PING', len: 4, inFile: false }],
+  [2, { name: 'PING', len: 4, inFile: true, needsReturnPath: true }],
   [3, { name: 'POSTCOPY_ADVISE', len: -1, inFile: true }],
   [4, { name: 'POSTCOPY_LISTEN', len: 0, inFile: false }],
   [5, { name: 'POSTCOPY_RUN', len: 0, inFile: false }],
