@@ -1,15 +1,40 @@
 // The two descriptors of a mapped-ram save, as QEMU keeps them: a buffered one for the main
 // stream (headers, bitmaps, device state, vmdesc) and an O_DIRECT one for page areas.
+import { execFile } from 'node:child_process';
 import { constants as fsc, promises as fsp } from 'node:fs';
 import { UsageError } from '../format/errors.js';
-import { openDirect, writeAllAt, writeFailure } from './file-io.js';
+import { openDirect, writeAllAt, writeAllAtSync, writeFailure } from './file-io.js';
 
 /** O_DIRECT for page writes: auto (fall back with a warning), on (fail if refused), off. */
 export type DirectIoMode = 'auto' | 'on' | 'off';
 
-/** Page-area descriptor: O_DIRECT when the filesystem allows it, else (auto/off) buffered. */
+/**
+ * Runs shorter than this go through the page cache: ext4 runs one file's allocating O_DIRECT
+ * writes one at a time, each waiting for the disk, so isolated pages would cost a disk round trip each.
+ */
+export const SCATTERED_RUN = 256 << 10;
+/** Buffered bytes written back and dropped from the page cache at a time. */
+const WRITEBACK_WINDOW = 64 << 20;
+
+/**
+ * Drops `path`'s clean pages from the page cache (posix_fadvise DONTNEED, which Node lacks) with
+ * GNU dd, as its manual documents; best effort, the pages are clean and reclaimable anyway.
+ */
+function dropCache(path: string): Promise<void> {
+  return new Promise((resolve) => {
+    execFile('dd', ['if=/dev/null', `of=${path}`, 'oflag=nocache', 'conv=notrunc', 'count=0', 'status=none'], () => resolve());
+  });
+}
+
+/**
+ * Page-area descriptor: O_DIRECT when the filesystem allows it, else (auto/off) buffered. With
+ * O_DIRECT, short runs go through a buffered twin that is written back and dropped from the page
+ * cache every 64 MiB and at sync: exact holes, disk speed, and no cache left behind.
+ */
 export class PageAreaFile {
   private probe: Promise<void> | null = null;
+  private cached: Promise<fsp.FileHandle> | null = null;
+  private windowBytes = 0;
   bytesWritten = 0;
 
   private constructor(
@@ -44,6 +69,7 @@ export class PageAreaFile {
    * position/length be multiples of the block size. The first write runs alone: it is the probe.
    */
   async write(data: Uint8Array, position: number): Promise<void> {
+    if (this.directNow && data.length < SCATTERED_RUN) return this.writeScattered(data, position);
     if (this.probe === null) {
       this.probe = this.firstWrite(data, position);
       return this.probe;
@@ -73,16 +99,40 @@ export class PageAreaFile {
     this.bytesWritten += data.length;
   }
 
-  /** Makes the written pages durable (fdatasync). */
+  private async writeScattered(data: Uint8Array, position: number): Promise<void> {
+    // Opened once even with several writes in flight (the stager queues them).
+    this.cached ??= fsp.open(this.path, fsc.O_WRONLY);
+    writeAllAtSync((await this.cached).fd, data, position, this.name);
+    this.bytesWritten += data.length;
+    this.windowBytes += data.length;
+    if (this.windowBytes >= WRITEBACK_WINDOW) await this.writeBack();
+  }
+
+  /** Writes the buffered twin's pages back, then drops them from the page cache. */
+  private async writeBack(): Promise<void> {
+    if (!this.cached) return;
+    this.windowBytes = 0;
+    await (await this.cached).datasync().catch((e) => {
+      throw writeFailure(e, this.name);
+    });
+    await dropCache(this.path);
+  }
+
+  /** Makes the written pages durable (fdatasync), leaving none of them in the page cache. */
   async sync(): Promise<void> {
+    await this.writeBack();
     await this.handle.datasync().catch((e) => {
       throw writeFailure(e, this.name);
     });
   }
 
-  /** Closes the descriptor. */
-  close(): Promise<void> {
-    return this.handle.close();
+  /** Closes the descriptors. */
+  async close(): Promise<void> {
+    try {
+      await (await this.cached)?.close();
+    } finally {
+      await this.handle.close();
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 // Positional reads and writes that finish what they start, and O_DIRECT opens that fall back
 // only where the file system refuses the flag: shared by readers, writers and converters.
-import { constants as fsc, promises as fsp } from 'node:fs';
+import fs, { constants as fsc, promises as fsp } from 'node:fs';
 
 /** Alignment O_DIRECT needs for file offsets, lengths and buffer addresses. */
 export const DIRECT_ALIGN = 4096;
@@ -24,6 +24,23 @@ export async function writeAllAt(handle: fsp.FileHandle, bytes: Uint8Array, posi
     });
     if (bytesWritten === 0) throw Object.assign(new Error(`writing ${name}: short write at offset ${position + done}`), { code: 'EIO' });
     done += bytesWritten;
+  }
+}
+
+/**
+ * writeAllAt for a buffered descriptor, synchronously: a write into the page cache is a copy, and
+ * a promise round trip per isolated page would cost more than the copy.
+ */
+export function writeAllAtSync(fd: number, bytes: Uint8Array, position: number, name: string): void {
+  for (let done = 0; done < bytes.length; ) {
+    let n: number;
+    try {
+      n = fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
+    } catch (e) {
+      throw writeFailure(e, name);
+    }
+    if (n === 0) throw Object.assign(new Error(`writing ${name}: short write at offset ${position + done}`), { code: 'EIO' });
+    done += n;
   }
 }
 
