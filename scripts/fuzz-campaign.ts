@@ -386,9 +386,13 @@ function exportFindings(): void {
   let n = 0;
   for (const { json: f, findings } of byMutant.values()) {
     const seed = f.seed as Seed;
-    const seedName = `qemu${major}-${seed.name}`;
+    const seedBytes = fs.readFileSync(path.join(seedDir, `${seed.name}.mig`));
+    // Another campaign's seed of the same name is another save: this one is kept beside it, by content.
+    let seedName = `qemu${major}-${seed.name}`;
+    const committed = path.join(dest, 'seeds', `${seedName}.mig.gz`);
+    if (fs.existsSync(committed) && !zlib.gunzipSync(fs.readFileSync(committed)).equals(seedBytes)) seedName += `-${c.sha256(seedBytes).slice(0, 8)}`;
     const seedGz = path.join(dest, 'seeds', `${seedName}.mig.gz`);
-    if (!fs.existsSync(seedGz)) fs.writeFileSync(seedGz, zlib.gzipSync(fs.readFileSync(path.join(seedDir, `${seed.name}.mig`)), { level: 9 }));
+    if (!fs.existsSync(seedGz)) fs.writeFileSync(seedGz, zlib.gzipSync(seedBytes, { level: 9 }));
     const outcomes = f.outcomes as Record<string, { code: number | null }>;
     const open = findings.some((x) => x.kind !== 'accepts-what-qemu-refuses' || outcomes.verify?.code === 2);
     const name = `${seedName}-${c.sha256(Buffer.from(JSON.stringify(f.mutations))).slice(0, 10)}`;
