@@ -5,15 +5,18 @@
 //   ... --shard 1/2   runs every second mutant from index 1 (one process per core; own stats file)
 //
 // Saves small real guests with the chosen QEMU (mapped-ram, multifd, plain stream, live saves of a
-// running guest, libvirt-wrapped sparse and raw saves), then mutates them for ever (or --minutes /
+// running guest, libvirt-wrapped sparse, raw and zstd-compressed saves, savevm snapshots in a qcow2
+// image with a stream or a mapped-ram VM state), then mutates them for ever (or --minutes /
 // --mutants): every mram command runs on each mutant as a subprocess (bin/mram.js, so build first)
 // with a time limit and an RSS cap. Judged: no crash or stack trace, no hang, bounded memory, and no
 // exit 0 whose result differs from what QEMU's own loader makes of the same mutant (-incoming defer,
-// RAM compared through the memory-backend-file on /dev/shm; a converted output is loaded too).
+// loadvm for a qcow2 image, `zstd -dc` first for a compressed save, as libvirt does; RAM compared
+// through the memory-backend-file on /dev/shm; a converted output is loaded too).
 // State lives in WORK/qemu-VERSION/: stats.json (counts per command; a rerun continues from its
 // next index), findings/SIGNATURE/ (first mutant of each distinct finding, minimised: mutant.mig.gz
 // + finding.json). `--export` copies the findings into test/fixtures/fuzz for the replay test.
 // MRAM_BIN=/path/to/frozen/bin/mram.js runs a copy of the build, so the clone can be rebuilt meanwhile.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,9 +42,11 @@ const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const qemu = await import('../test/support/qemu.js');
 if (values.qemu !== '10' && values.qemu !== '11') throw new Error(`--qemu: expected 10 or 11, got ${values.qemu}`);
 const gen = qemu.generation(values.qemu);
+const genNumber = Number(values.qemu) as 10 | 11;
 const c = await import('../test/support/campaign.js');
 const { writeGuestRam } = await import('../test/support/guest-ram.js');
 const { buildLibvirtHeader, setLibvirtMagic, LibvirtFormat } = await import('../test/support/libvirt-header.js');
+const { buildSnapshotImage, loadFile, loadvm } = await import('../test/support/qcow2.js');
 type Seed = import('../test/support/campaign.js').Seed;
 type Finding = import('../test/support/campaign.js').Finding;
 type Mutation = import('../test/support/campaign.js').Mutation;
@@ -62,7 +67,10 @@ const limits = { timeoutMs: Number(values['timeout-s']) * 1000, rssCapKiB: 2 * 2
 /** Above this peak RSS a command's memory counts as unbounded for a guest of memMiB (KiB). */
 const RSS_LIMIT_KIB = 512 * 1024;
 const log = (s: string) => console.log(`[${new Date().toISOString().slice(11, 19)} qemu ${version}] ${s}`);
+/** Set once the loop runs: a stop keeps the counts of every mutant judged so far. */
+let saveStats = () => undefined as void;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => {
+  saveStats();
   fs.rmSync(scratch, { recursive: true, force: true });
   process.exit(130);
 });
@@ -80,8 +88,12 @@ interface SeedSpec {
   mappedRam: boolean;
   multifd?: number;
   running?: boolean;
-  /** libvirt header format (6 sparse = mapped-ram saves, 0 raw = plain streams). */
+  /** libvirt header format (6 sparse = mapped-ram saves, 0 raw = plain streams, 5 zstd). */
   libvirt?: number;
+  /** The stream after the libvirt header goes through this compressor (libvirt's zstd format). */
+  compressed?: 'zstd';
+  /** A savevm into a qcow2 image under this snapshot name instead of a migration file. */
+  snapshot?: string;
 }
 
 const SEEDS: SeedSpec[] = [
@@ -92,7 +104,23 @@ const SEEDS: SeedSpec[] = [
   { name: 'stream-live', kind: 'stream', mappedRam: false, running: true },
   { name: 'libvirt-mr', kind: 'libvirt', mappedRam: true, multifd: 1, libvirt: LibvirtFormat.sparse },
   { name: 'libvirt-stream', kind: 'libvirt', mappedRam: false, libvirt: LibvirtFormat.raw },
+  { name: 'libvirt-zstd', kind: 'compressed', mappedRam: false, libvirt: LibvirtFormat.zstd, compressed: 'zstd' },
+  { name: 'qcow2-stream', kind: 'qcow2', mappedRam: false, snapshot: 'snap' },
+  { name: 'qcow2-mr', kind: 'qcow2', mappedRam: true, snapshot: 'snap' },
 ];
+
+/** A qcow2 image holding one internal snapshot `s.snapshot` saved by this QEMU (its own guest size). */
+async function makeSnapshotSeed(s: SeedSpec, tmp: string): Promise<number> {
+  const meta = await buildSnapshotImage({ name: s.name, gen: genNumber, options: 'compat=1.1', saves: [{ name: s.snapshot!, seed: 7, mappedRam: s.mappedRam }] }, tmp);
+  return meta.memMiB;
+}
+
+/** Header (zstd format) + the QEMU stream compressed by `zstd -c`, as libvirt writes a compressed save. */
+function compressInto(tmp: string, stream: string): void {
+  const z = spawnSync('zstd', ['-c', '-q', stream], { maxBuffer: 1 << 30 });
+  if (z.status !== 0) throw new Error(`zstd: ${z.stderr}`);
+  fs.appendFileSync(tmp, z.stdout);
+}
 
 async function makeSeed(s: SeedSpec): Promise<Seed | null> {
   const file = path.join(seedDir, `${s.name}.mig`);
@@ -103,6 +131,7 @@ async function makeSeed(s: SeedSpec): Promise<Seed | null> {
   // Saved and checked in scratch (under /tmp), like the mutants: the oracle only ever opens files there.
   const tmp = path.join(scratch, `${s.name}.mig`);
   let offset = 0;
+  let seedMiB = memMiB;
   try {
     fs.rmSync(tmp, { force: true });
     if (s.libvirt !== undefined) {
@@ -110,12 +139,21 @@ async function makeSeed(s: SeedSpec): Promise<Seed | null> {
       fs.writeFileSync(tmp, h.bytes);
       offset = h.qemuOffset;
     }
-    if (!s.running) writeGuestRam(ramPath, memMiB, 7);
-    const guest = s.running ? await qemu.startRunningGuest({ memMiB, ramPath, generation: gen }) : await qemu.startGuest({ memMiB, ramPath, generation: gen });
-    try {
-      await qemu.saveGuest({ guest, out: tmp, offset: offset || undefined, mappedRam: s.mappedRam, multifd: s.multifd, running: s.running, minDirtySyncs: s.running ? 3 : undefined });
-    } finally {
-      await guest.kill();
+    if (s.snapshot) seedMiB = await makeSnapshotSeed(s, tmp);
+    else {
+      if (!s.running) writeGuestRam(ramPath, memMiB, 7);
+      const guest = s.running ? await qemu.startRunningGuest({ memMiB, ramPath, generation: gen }) : await qemu.startGuest({ memMiB, ramPath, generation: gen });
+      const stream = `${tmp}.stream`;
+      try {
+        if (s.compressed) await qemu.saveGuest({ guest, out: stream, mappedRam: false, running: s.running });
+        else await qemu.saveGuest({ guest, out: tmp, offset: offset || undefined, mappedRam: s.mappedRam, multifd: s.multifd, running: s.running, minDirtySyncs: s.running ? 3 : undefined });
+      } finally {
+        await guest.kill();
+      }
+      if (s.compressed) {
+        compressInto(tmp, stream);
+        fs.rmSync(stream, { force: true });
+      }
     }
     if (s.libvirt !== undefined) setLibvirtMagic(tmp, true);
   } catch (e) {
@@ -125,11 +163,12 @@ async function makeSeed(s: SeedSpec): Promise<Seed | null> {
   } finally {
     fs.rmSync(shm, { recursive: true, force: true });
   }
-  const seed: Seed = { name: s.name, kind: s.kind, qemuVersion: version!, file, memMiB, load: { mappedRam: s.mappedRam, multifd: s.multifd, offset: offset || undefined } };
+  const load = { mappedRam: s.mappedRam, multifd: s.multifd, offset: offset || undefined, snapshot: s.snapshot, compressed: s.compressed };
+  const seed: Seed = { name: s.name, kind: s.kind, qemuVersion: version!, file, memMiB: seedMiB, load };
   // A seed is usable when QEMU loads it and mram extracts the same RAM.
-  const truth = await qemuLoad(tmp, seed.load);
+  const truth = await qemuLoad(tmp, seed);
   const dir = fs.mkdtempSync(path.join(scratch, 'seed-'));
-  const ex = await c.runMram(c.commandsFor(tmp, dir).extract, limits, scratch);
+  const ex = await c.runMram(c.commandsFor(tmp, dir, seed.load.snapshot).extract, limits, scratch);
   const agree = truth.loads === true && ex.code === 0 && c.sha256File(path.join(dir, 'mem.ram')) === truth.ramSha256;
   fs.rmSync(dir, { recursive: true, force: true });
   if (agree) writeSparseFile(file, fs.readFileSync(tmp));
@@ -159,23 +198,54 @@ function libvirtDataOffset(file: string): number | undefined {
   }
 }
 
-async function qemuLoad(file: string, load: { mappedRam: boolean; multifd?: number; offset?: number }): Promise<QemuVerdict> {
-  const key = `${c.sha256File(file)}/${JSON.stringify(load)}`;
+/** QEMU's reading of `file` as `seed` is read (cached by content): a migration file, a qcow2 snapshot (loadvm), or a compressed save. */
+function qemuLoad(file: string, seed: Pick<Seed, 'load' | 'memMiB'>): Promise<QemuVerdict> {
+  return verdictOf(`${c.sha256File(file)}/${JSON.stringify(seed.load)}`, () => qemuRam(file, seed));
+}
+
+/** A load's verdict (cached by `key`): the RAM's SHA-256, QEMU's refusal, or unknown (QEMU did not answer). */
+async function verdictOf(key: string, load: () => Promise<Buffer>): Promise<QemuVerdict> {
   const hit = verdicts.get(key);
   if (hit) return hit;
   let v: QemuVerdict;
   try {
-    const r = await qemu.loadGuest({ generation: gen, file, mappedRam: load.mappedRam, multifd: load.multifd, offset: load.offset, memMiB, timeoutMs: 60_000 });
-    v = { loads: true, ramSha256: c.sha256(r.ram) };
+    v = { loads: true, ramSha256: c.sha256(await load()) };
   } catch (e) {
     const msg = (e as Error).message;
-    const qemuLines = msg.split('\n').filter((l) => /qemu-system-x86_64: /.test(l)).map((l) => l.replace(/^.*?qemu-system-x86_64: /, ''));
+    const qemuLines = msg.split('\n').filter((l) => /qemu-system-x86_64: |^loadvm |^zstd: /.test(l)).map((l) => l.replace(/^.*?qemu-system-x86_64: /, ''));
     if (/timed out|startGuest failed|spawn E[A-Z]+/.test(msg) && !qemuLines.length) v = { loads: null, error: msg.split('\n')[0]! };
     else v = { loads: false, error: qemuLines.slice(0, 2).join(' | ') || msg.split('\n')[0]! };
   }
   if (verdicts.size > 500) verdicts.delete(verdicts.keys().next().value!);
   verdicts.set(key, v);
   return v;
+}
+
+async function qemuRam(file: string, { load, memMiB }: Pick<Seed, 'load' | 'memMiB'>): Promise<Buffer> {
+  if (load.snapshot) {
+    // loadvm opens the image read-write: QEMU gets a copy, the mutant stays as mram saw it.
+    const copy = path.join(scratch, 'loadvm.qcow2');
+    fs.copyFileSync(file, copy);
+    try {
+      return await loadvm(copy, load.snapshot, load.mappedRam, memMiB, genNumber, 60_000);
+    } finally {
+      fs.rmSync(copy, { force: true });
+    }
+  }
+  if (load.compressed) {
+    // libvirt pipes the payload after its header through the decompressor into QEMU.
+    const plain = path.join(scratch, 'decompressed.mig');
+    const fd = fs.openSync(file, 'r');
+    try {
+      const z = spawnSync('sh', ['-c', `tail -c +${(load.offset ?? 0) + 1} | ${load.compressed} -dc > ${plain}`], { stdio: [fd, 'ignore', 'pipe'], timeout: 60_000 });
+      if (z.status !== 0) throw new Error(`${load.compressed}: ${z.stderr.toString().trim().split('\n')[0] ?? 'failed'}`);
+      return (await qemu.loadGuest({ generation: gen, file: plain, mappedRam: false, memMiB, timeoutMs: 60_000 })).ram;
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(plain, { force: true });
+    }
+  }
+  return (await qemu.loadGuest({ generation: gen, file, mappedRam: load.mappedRam, multifd: load.multifd, offset: load.offset, memMiB, timeoutMs: 60_000 })).ram;
 }
 
 // ---------------------------------------------------------------- one mutant
@@ -190,7 +260,7 @@ interface Judged {
 async function judge(seed: Seed, mutant: string, only?: CommandName[]): Promise<Judged> {
   const dir = fs.mkdtempSync(path.join(scratch, 'm-'));
   try {
-    const cmds = c.commandsFor(mutant, dir);
+    const cmds = c.commandsFor(mutant, dir, seed.load.snapshot);
     const outcomes: Partial<Record<CommandName, CommandOutcome>> = {};
     const findings: Finding[] = [];
     for (const name of only ?? c.COMMAND_NAMES) {
@@ -202,7 +272,7 @@ async function judge(seed: Seed, mutant: string, only?: CommandName[]): Promise<
     let oracleRuns = 0;
     const oracle = async () => {
       if (!truth) {
-        truth = await qemuLoad(mutant, seed.load);
+        truth = await qemuLoad(mutant, seed);
         oracleRuns++;
       }
       return truth;
@@ -227,7 +297,7 @@ async function judge(seed: Seed, mutant: string, only?: CommandName[]): Promise<
       }
       if (t.loads !== true) continue;
       // A libvirt save converts to a libvirt save: QEMU reads its stream at the header's data offset.
-      const o = await qemuLoad(path.join(dir, out), { mappedRam, offset: libvirtDataOffset(path.join(dir, out)) });
+      const o = await outputLoad(seed, path.join(dir, out), mappedRam);
       oracleRuns++;
       if (o.loads === false) findings.push({ kind: 'output-qemu-refuses', command: name, detail: o.error });
       else if (o.loads === true && o.ramSha256 !== t.ramSha256) findings.push({ kind: 'differs-from-qemu', command: name, detail: 'QEMU loads other RAM from the output than from the input' });
@@ -236,6 +306,17 @@ async function judge(seed: Seed, mutant: string, only?: CommandName[]): Promise<
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * QEMU's reading of a converted output. A snapshot's output loads into the guest that took the
+ * snapshot (same devices, its pristine disk); a libvirt save's at the header's data offset.
+ */
+function outputLoad(seed: Seed, out: string, mappedRam: boolean): Promise<QemuVerdict> {
+  if (!seed.load.snapshot) return qemuLoad(out, { memMiB: seed.memMiB, load: { mappedRam, offset: libvirtDataOffset(out) } });
+  const disk = path.join(scratch, `disk-${seed.name}.qcow2`);
+  if (!fs.existsSync(disk)) fs.copyFileSync(seed.file, disk);
+  return verdictOf(`${c.sha256File(out)}/${mappedRam}/${seed.name}`, () => loadFile(out, mappedRam, seed.memMiB, disk, genNumber, 60_000));
 }
 
 /** One minimisation per mutant, whichever command's finding asked first. */
@@ -289,6 +370,8 @@ interface Stats {
   oracleUnknown: number;
   findings: Record<string, number>;
   seeds: string[];
+  /** Mutants per seed (every command ran on each). */
+  bySeed?: Record<string, number>;
 }
 
 const [shard, shards] = values.shard!.split('/').map(Number) as [number, number];
@@ -307,6 +390,7 @@ stats.seeds = seeds.map((s) => s.name);
 log(`seeds: ${stats.seeds.join(', ')}; continuing at index ${stats.nextIndex}`);
 const prepared = await Promise.all(seeds.map(async (s) => ({ seed: s, pristine: fs.readFileSync(s.file), structure: await c.structureOf(s) })));
 
+saveStats = () => fs.writeFileSync(statsFile, JSON.stringify(stats, null, 2) + '\n');
 const deadline = values.minutes ? Date.now() + Number(values.minutes) * 60_000 : Infinity;
 const stopAt = values.mutants ? stats.nextIndex + Number(values.mutants) * shards : Infinity;
 while (Date.now() < deadline && stats.nextIndex < stopAt) {
@@ -317,6 +401,7 @@ while (Date.now() < deadline && stats.nextIndex < stopAt) {
   const file = writeMutant(pristine, ms, 'cur');
   const j = await judge(seed, file);
   stats.mutants++;
+  stats.bySeed = { ...stats.bySeed, [seed.name]: (stats.bySeed?.[seed.name] ?? 0) + 1 };
   for (const [name, o] of Object.entries(j.outcomes)) {
     stats.runs[name] = (stats.runs[name] ?? 0) + 1;
     if (o.code === 0) stats.exit0[name] = (stats.exit0[name] ?? 0) + 1;

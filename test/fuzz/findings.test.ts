@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { applyMutations, COMMAND_NAMES, commandsFor, processFindings, runMram, sha256File, verifyDigest, type CommandName, type Finding, type Mutation, type QemuVerdict } from '../support/campaign.js';
+import { applyMutations, COMMAND_NAMES, commandsFor, processFindings, runMram, sha256File, verifyDigest, type CommandName, type Finding, type Mutation, type QemuVerdict, type Seed } from '../support/campaign.js';
 import { COMMITTED_DIR } from '../support/fixtures.js';
 import { tempDir } from '../verify/support.js';
 // The debug kernel (assertions on, through @assemblyscript/loader): a kernel bounds violation names its assembly/*.ts line.
@@ -17,6 +17,7 @@ vi.mock('../../src/kernel/wasm.js', (original) => import('../support/debug-kerne
 
 interface FuzzFixture {
   seed: string;
+  seedInfo?: Seed;
   mutations: Mutation[];
   qemu: QemuVerdict;
   findings: Finding[];
@@ -46,7 +47,7 @@ describe('fuzz campaign findings', () => {
     (fx.status === 'open' ? it.fails : it)(title, async () => {
       const input = mutant(name, fx);
       const out = fs.mkdtempSync(path.join(dir, `${name}-`));
-      const cmds = commandsFor(input, out);
+      const cmds = commandsFor(input, out, fx.seedInfo?.load.snapshot);
       const problems: string[] = [];
       const code: Partial<Record<CommandName, number | null>> = {};
       for (const c of COMMAND_NAMES) {

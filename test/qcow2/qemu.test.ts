@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { verifyFile } from '../../src/index.js';
 import { runCli } from '../support/cli.js';
 import { describeQemuOn, makeTempDir } from '../support/qemu.js';
-import { buildSnapshotImage, craftCompressedSnapshot, expectedRam, loadFile11, loadvm11, migrateToFile11, QCOW2_FIXTURES, qemuImg, sha256 } from '../support/qcow2.js';
+import { buildSnapshotImage, craftCompressedSnapshot, expectedRam, loadFile, loadvm, migrateToFile11, QCOW2_FIXTURES, qemuImg, sha256 } from '../support/qcow2.js';
 
 // QEMU 11 sees the host's /tmp only: everything it opens lives here.
 const dir = makeTempDir('mram-qcow2-qemu-');
@@ -31,7 +31,7 @@ describeQemuOn(['11'], 'qcow2 snapshots saved by QEMU 11 now', () => {
       const out = path.join(dir, `${snap}-${to}.mig`);
       const r = await runCli(['convert', image, out, '--snapshot', snap, '--to', to, '--force']);
       expect(r.code, r.stderr).toBe(0);
-      const ram = await loadFile11(out, to === 'mapped-ram', MEM, disk);
+      const ram = await loadFile(out, to === 'mapped-ram', MEM, disk);
       expect(ram.equals(expectedRam(meta, snap)), `${snap} → ${to} loaded by QEMU 11`).toBe(true);
     }
   });
@@ -45,7 +45,7 @@ describeQemuOn(['11'], 'qcow2 snapshots saved by QEMU 11 now', () => {
       const image = path.join(dir, `compressed-${compression}.qcow2`);
       await craftCompressedSnapshot(mig, image, { compression, name: 'packed', diskMiB: 64, vmStateSize: 4096 });
       expect(qemuImg(['info', image])).toContain(`compression type: ${compression}`);
-      expect((await loadvm11(image, 'packed', true, MEM)).equals(saved)).toBe(true);
+      expect((await loadvm(image, 'packed', true, MEM)).equals(saved)).toBe(true);
       expect((await extractMem(image, 'packed')).equals(saved)).toBe(true);
       const v = await verifyFile(image, { snapshot: 'packed', digest: true });
       expect(v.errors).toEqual([]);

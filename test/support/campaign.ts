@@ -5,7 +5,9 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Qcow2Image, VmStateSource } from '../../src/qcow2/index.js';
 import { MigrationFile } from '../../src/reader/migration-file.js';
+import { pickSnapshot } from '../../src/reader/snapshot.js';
 import { REPO_ROOT } from './fixtures.js';
 import { mulberry32 } from './random.js';
 
@@ -17,6 +19,10 @@ export interface LoadSettings {
   multifd?: number;
   /** Where QEMU's stream starts (libvirt header or a prefix before it). */
   offset?: number;
+  /** A qcow2 image: the internal snapshot whose VM state QEMU loads (loadvm) and mram reads (--snapshot). */
+  snapshot?: string;
+  /** A compressed libvirt save: the program QEMU's stream goes through first, as libvirt runs it. */
+  compressed?: 'zstd' | 'gzip';
 }
 
 /**
@@ -54,9 +60,18 @@ export function applyMutations(pristine: Buffer, ms: Mutation[]): Buffer {
   return b;
 }
 
-/** Offsets worth hitting: record and section starts, block entries, mapped-ram headers and bitmaps. */
+/**
+ * Offsets worth hitting: record and section starts, block entries, mapped-ram headers and bitmaps.
+ * In a qcow2 image: its header, snapshot table and L1 tables, and the VM state's points mapped to
+ * the clusters holding them. In a compressed save: the libvirt header and the compressed stream's start.
+ */
 export async function structureOf(seed: Seed): Promise<{ points: number[]; bitmaps: Array<[number, number]> }> {
-  const f = await MigrationFile.open(seed.file);
+  if (seed.load.compressed) {
+    const points = [...Array.from({ length: 23 }, (_, i) => i * 4), seed.load.offset ?? 0, (seed.load.offset ?? 0) + 4];
+    return { points, bitmaps: [] };
+  }
+  const snapshot = seed.load.snapshot ? await qcow2Structure(seed.file, seed.load.snapshot) : null;
+  const f = await MigrationFile.open(seed.file, { snapshot: seed.load.snapshot });
   const points = new Set<number>();
   const bitmaps: Array<[number, number]> = [];
   try {
@@ -83,7 +98,41 @@ export async function structureOf(seed: Seed): Promise<{ points: number[]; bitma
   } finally {
     await f.close();
   }
-  return { points: [...points].filter((p) => p >= 0).sort((a, b) => a - b), bitmaps };
+  // A snapshot's points are VM state offsets: moved to the file offsets of the clusters holding them.
+  const host = snapshot ? (p: number) => snapshot.host(p) : (p: number) => p;
+  return {
+    points: [...new Set([...(snapshot?.points ?? []), ...[...points].map(host)])].filter((p) => p >= 0).sort((a, b) => a - b),
+    bitmaps: bitmaps.map(([at, len]) => [host(at), len] as [number, number]).filter(([at]) => at >= 0),
+  };
+}
+
+/** A qcow2 image's metadata points, and the host offset of a VM state offset (-1 where no data cluster holds it). */
+async function qcow2Structure(file: string, name: string): Promise<{ points: number[]; host(p: number): number }> {
+  const image = await Qcow2Image.open(file);
+  const points: number[] = [];
+  for (let i = 0; i < 112; i += 4) points.push(i);
+  const h = image.header;
+  for (let i = 0; i < Math.min(h.l1Size, 16); i++) points.push(h.l1TableOffset + 8 * i);
+  points.push(h.refcountTableOffset);
+  for (const s of image.snapshots) {
+    for (let i = 0; i < 40; i += 4) points.push(s.entryOffset + i);
+    for (let i = 0; i < Math.min(s.l1Size, 16); i++) points.push(s.l1TableOffset + 8 * i);
+  }
+  const src = await VmStateSource.open(image, pickSnapshot(image.snapshots, name));
+  const hosts = new Map<number, number>();
+  const vmstateClusters = Math.ceil(src.coverage / h.clusterSize);
+  for (let c = 0; c < vmstateClusters; c++) {
+    const m = await src.mapping(c);
+    if (m.kind === 'data') hosts.set(c, m.host);
+  }
+  await image.close();
+  return {
+    points,
+    host: (p) => {
+      const at = hosts.get(Math.floor(p / h.clusterSize));
+      return at === undefined ? -1 : at + (p % h.clusterSize);
+    },
+  };
 }
 
 const INTERESTING64 = [0n, 1n, 0xffn, 0x1000n, 0x2000n, 0x200n, 0x100000n, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x1fffffffff000n, 0x1fffffffffffffn, 0x8000000000000000n, 0xffffffffffffffffn];
@@ -236,13 +285,14 @@ function rssKiB(pid: number): number {
  * Every command the campaign runs on a mutant, and where each writes its output. No --offset:
  * a libvirt header is found by the commands themselves, as an operator would rely on.
  */
-export function commandsFor(input: string, outDir: string) {
+export function commandsFor(input: string, outDir: string, snapshot?: string) {
+  const s = snapshot === undefined ? [] : ['--snapshot', snapshot];
   return {
-    inspect: ['inspect', input],
-    verify: ['verify', input, '--digest', '--json'],
-    extract: ['extract', input, '--block', 'mem', '-o', path.join(outDir, 'mem.ram'), '--force'],
-    'convert-mapped-ram': ['convert', input, path.join(outDir, 'out.mram'), '--to', 'mapped-ram', '--force'],
-    'convert-stream': ['convert', input, path.join(outDir, 'out.mig'), '--to', 'stream', '--force'],
+    inspect: ['inspect', input, ...s],
+    verify: ['verify', input, '--digest', '--json', ...s],
+    extract: ['extract', input, '--block', 'mem', '-o', path.join(outDir, 'mem.ram'), '--force', ...s],
+    'convert-mapped-ram': ['convert', input, path.join(outDir, 'out.mram'), '--to', 'mapped-ram', '--force', ...s],
+    'convert-stream': ['convert', input, path.join(outDir, 'out.mig'), '--to', 'stream', '--force', ...s],
   } as const;
 }
 

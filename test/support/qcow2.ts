@@ -92,14 +92,14 @@ export async function savevm(g: SnapGuest, name: string, mappedRam: boolean): Pr
   if (out.trim()) throw new Error(`savevm ${name}: ${out.trim()}`);
 }
 
-/** Loads a migration file into a fresh QEMU 11 guest (`migrate-incoming file:`); its RAM afterwards. */
-export async function loadFile11(file: string, mappedRam: boolean, memMiB: number, disk?: string): Promise<Buffer> {
+/** Loads a migration file into a fresh guest (`migrate-incoming file:`) of QEMU `gen`; its RAM afterwards. */
+export async function loadFile(file: string, mappedRam: boolean, memMiB: number, disk?: string, gen: Generation = 11, timeoutMs = 120_000): Promise<Buffer> {
   const ramDir = makeTempDir('mram-q2ram-', true);
-  const g = await startSnapGuest({ gen: 11, memMiB, ramPath: path.join(ramDir, 'ram'), disk, incoming: true });
+  const g = await startSnapGuest({ gen, memMiB, ramPath: path.join(ramDir, 'ram'), disk, incoming: true });
   try {
     await g.qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'mapped-ram', state: mappedRam }] });
     await g.qmp.execute('migrate-incoming', { uri: `file:${file}` });
-    const deadline = Date.now() + 120_000;
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const st = await g.qmp.execute<{ status: string }>('query-migrate');
       const run = await g.qmp.execute<{ status: string }>('query-status');
@@ -115,16 +115,19 @@ export async function loadFile11(file: string, mappedRam: boolean, memMiB: numbe
   }
 }
 
-/** loadvm NAME from `disk` into a fresh QEMU 11 guest; its RAM afterwards. */
-export async function loadvm11(disk: string, name: string, mappedRam: boolean, memMiB: number): Promise<Buffer> {
+/** loadvm NAME from `disk` into a fresh guest of QEMU `gen`; its RAM afterwards. */
+export async function loadvm(disk: string, name: string, mappedRam: boolean, memMiB: number, gen: Generation = 11, timeoutMs = 120_000): Promise<Buffer> {
   const ramDir = makeTempDir('mram-q2ram-', true);
-  const g = await startSnapGuest({ gen: 11, memMiB, ramPath: path.join(ramDir, 'ram'), disk });
+  const g = await startSnapGuest({ gen, memMiB, ramPath: path.join(ramDir, 'ram'), disk });
+  let timer: NodeJS.Timeout | undefined;
   try {
     await g.qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'mapped-ram', state: mappedRam }] });
-    const out = await g.hmp(`loadvm ${name}`);
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('loadvm timed out')), timeoutMs)));
+    const out = await Promise.race([g.hmp(`loadvm ${name}`), timeout]);
     if (out.trim()) throw new Error(`loadvm ${name}: ${out.trim()}`);
     return fs.readFileSync(g.ramPath);
   } finally {
+    clearTimeout(timer);
     await g.kill();
     fs.rmSync(ramDir, { recursive: true, force: true });
   }
