@@ -182,6 +182,8 @@ export class PageTableBudget {
 }
 
 const ZERO_PAGE = -1;
+/** Pages per segment of a dense page table: a segment's offsets exist once a record of it carries data. */
+const SEGMENT_PAGES = 512;
 
 /** A block of a plain stream: pages are records scattered through the file; the last record of a page wins. */
 export class StreamRamBlock extends RamBlock {
@@ -194,17 +196,44 @@ export class StreamRamBlock extends RamBlock {
   private resentBits: Uint8Array | null = null;
   private readonly resentSet: Set<number> | null;
   private sentCount = 0;
-  /** Page → data offset (> 0), ZERO_PAGE, or 0/absent for never sent. Dense when that fits the file size. */
-  private readonly dense: Float64Array | null;
+  /**
+   * Dense table, when it fits the file's budget: a bit per page that has a record, and data offsets
+   * per segment of pages, allocated by the first data record in it. A guest of zero records (QEMU
+   * sends every page of a mostly empty guest so) costs one bit a page, not eight bytes.
+   */
+  private readonly sentBits: Uint8Array | null;
+  private readonly segments: Array<Float64Array | undefined> | null;
+  /** Page → data offset (> 0) or ZERO_PAGE, when the dense table does not fit. */
   private readonly sparse: Map<number, number> | null;
 
-  /** A block of `source` whose page table (8 bytes a page when dense) draws on the file's `budget`. */
+  /** A block of `source` whose page table (at most 8 bytes a page when dense) draws on the file's `budget`. */
   constructor(source: PositionalSource, entry: RamBlockEntry, pageSize: number, budget: PageTableBudget) {
     super(source, entry, pageSize);
     const fits = budget.take(this.pages * 8);
-    this.dense = fits ? new Float64Array(this.pages) : null;
+    this.sentBits = fits ? new Uint8Array(Math.ceil(this.pages / 8)) : null;
+    this.segments = fits ? new Array<Float64Array | undefined>(Math.ceil(this.pages / SEGMENT_PAGES)) : null;
     this.sparse = fits ? null : new Map();
     this.resentSet = fits ? null : new Set();
+  }
+
+  /** The page's entry: its data offset (> 0), ZERO_PAGE, or 0 when no record of it was seen. */
+  private slot(page: number): number {
+    if (!this.sentBits) return this.sparse!.get(page) ?? 0;
+    if (!getBit(this.sentBits, page)) return 0;
+    const v = this.segments![Math.floor(page / SEGMENT_PAGES)]?.[page % SEGMENT_PAGES] ?? 0;
+    return v > 0 ? v : ZERO_PAGE;
+  }
+
+  private setSlot(page: number, value: number): void {
+    if (!this.sentBits) {
+      this.sparse!.set(page, value);
+      return;
+    }
+    setBit(this.sentBits, page, 1);
+    const k = Math.floor(page / SEGMENT_PAGES);
+    let seg = this.segments![k];
+    if (!seg && value > 0) seg = this.segments![k] = new Float64Array(SEGMENT_PAGES);
+    if (seg) seg[page % SEGMENT_PAGES] = value > 0 ? value : 0;
   }
 
   get presentPages(): number {
@@ -225,9 +254,8 @@ export class StreamRamBlock extends RamBlock {
   /** Records a PAGE (data offset) or ZERO (null) record for a page. */
   record(page: number, dataOffset: number | null): void {
     const value = dataOffset ?? ZERO_PAGE;
-    const old = this.dense ? this.dense[page]! : (this.sparse!.get(page) ?? 0);
-    if (this.dense) this.dense[page] = value;
-    else this.sparse!.set(page, value);
+    const old = this.slot(page);
+    this.setSlot(page, value);
     this.presentCount += (value > 0 ? 1 : 0) - (old > 0 ? 1 : 0);
     if (old === 0) this.sentCount++;
     else this.markResent(page);
@@ -260,13 +288,13 @@ export class StreamRamBlock extends RamBlock {
 
   pageOffset(page: number): number | null {
     this.checkPage(page);
-    const v = this.dense ? this.dense[page]! : (this.sparse!.get(page) ?? 0);
+    const v = this.slot(page);
     return v > 0 ? v : null;
   }
 
   presentRuns(): Iterable<PageRun> {
     if (this.ignored) return [];
-    const pages = this.dense ? null : [...this.sparse!.entries()].filter(([, v]) => v > 0).map(([p]) => p).sort((a, b) => a - b);
+    const pages = this.segments ? null : [...this.sparse!.entries()].filter(([, v]) => v > 0).map(([p]) => p).sort((a, b) => a - b);
     return indexRuns(pages ?? this.densePresent());
   }
 
@@ -294,8 +322,12 @@ export class StreamRamBlock extends RamBlock {
     return gatherPages(this, arena, opts);
   }
 
+  /** Present pages of the dense table: only segments that ever held data are looked at. */
   private *densePresent(): Iterable<number> {
-    const d = this.dense!;
-    for (let i = 0; i < d.length; i++) if (d[i]! > 0) yield i;
+    const segs = this.segments!;
+    for (let k = 0; k < segs.length; k++) {
+      const seg = segs[k];
+      if (seg) for (let i = 0; i < SEGMENT_PAGES; i++) if (seg[i]! > 0) yield k * SEGMENT_PAGES + i;
+    }
   }
 }
