@@ -46,6 +46,8 @@ export interface Qcow2Header {
   headerLength: number;
   extendedL2: boolean;
   compression: CompressionType;
+  /** log2 of the refcount width in bits (4: 16-bit refcounts, version 2's only width). */
+  refcountOrder: number;
   /** The image was not closed cleanly (refcounts may be stale; L1/L2 tables are still valid). */
   dirty: boolean;
   corrupt: boolean;
@@ -76,7 +78,7 @@ export function decodeHeader(b: Uint8Array, fileSize: number): Qcow2Header {
   const backingOffset = be64big(b, 8);
   const cryptMethod = be32(b, 32);
   if (cryptMethod !== 0) throw new FormatError(32, 'an unencrypted image (encrypted qcow2 images are not supported)', `crypt_method ${cryptMethod}`);
-  const { headerLength, incompatible, compression } = version === 3 ? decodeV3Fields(b, clusterSize) : V2_FIELDS;
+  const { headerLength, incompatible, compression, refcountOrder } = version === 3 ? decodeV3Fields(b, clusterSize) : V2_FIELDS;
   refuseUnsupported(b, readExtensions(b, headerLength, clusterSize), incompatible, backingOffset);
   const l1Size = be32(b, 36);
   const nbSnapshots = be32(b, 60);
@@ -94,6 +96,7 @@ export function decodeHeader(b: Uint8Array, fileSize: number): Qcow2Header {
     headerLength,
     extendedL2: (incompatible & INCOMPAT_EXTL2) !== 0n,
     compression,
+    refcountOrder,
     dirty: (incompatible & INCOMPAT_DIRTY) !== 0n,
     corrupt: (incompatible & INCOMPAT_CORRUPT) !== 0n,
   };
@@ -110,10 +113,11 @@ interface V3Fields {
   headerLength: number;
   incompatible: bigint;
   compression: CompressionType;
+  refcountOrder: number;
 }
 
 /** A version 2 header has none of them: 72 bytes, no features, zlib. */
-const V2_FIELDS: V3Fields = { headerLength: 72, incompatible: 0n, compression: 'zlib' };
+const V2_FIELDS: V3Fields = { headerLength: 72, incompatible: 0n, compression: 'zlib', refcountOrder: 4 };
 
 function decodeV3Fields(b: Uint8Array, clusterSize: number): V3Fields {
   if (b.length < 104) throw new FormatError(b.length, 'a version 3 qcow2 header of at least 104 bytes', 'end of file', 'truncated');
@@ -130,7 +134,9 @@ function decodeV3Fields(b: Uint8Array, clusterSize: number): V3Fields {
     if (type > 1) throw new FormatError(104, 'compression type 0 (zlib) or 1 (zstd)', String(type));
     compression = type === 1 ? 'zstd' : 'zlib';
   }
-  return { headerLength, incompatible, compression };
+  const refcountOrder = be32(b, 96);
+  if (refcountOrder > 6) throw new FormatError(96, 'a refcount order of at most 6 (64-bit refcounts)', String(refcountOrder));
+  return { headerLength, incompatible, compression, refcountOrder };
 }
 
 /** One line each for an external data file, encryption or a backing file: this reader supports none. */

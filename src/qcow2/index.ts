@@ -3,3 +3,4 @@ export { decodeHeader, isQcow2Magic, QCOW2_MAGIC, type Qcow2Header, type Compres
 export type { Qcow2Snapshot } from './snapshot-table.js';
 export { Qcow2Image } from './image.js';
 export { VmStateSource, type ClusterMapping } from './vmstate.js';
+export { checkLoadvmRefcounts } from './refcounts.js';

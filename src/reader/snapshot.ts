@@ -4,7 +4,7 @@ import { FormatError, UsageError } from '../format/errors.js';
 import { escapeControl } from '../format/escape.js';
 import { FileSource } from '../io/file-source.js';
 import type { PositionalSource } from '../io/source.js';
-import { isQcow2Magic, Qcow2Image, VmStateSource, type Qcow2Snapshot } from '../qcow2/index.js';
+import { checkLoadvmRefcounts, isQcow2Magic, Qcow2Image, VmStateSource, type Qcow2Snapshot } from '../qcow2/index.js';
 import { detectFormat, type MigrationFormat } from './detect.js';
 
 /** One internal snapshot as `inspect` lists it. */
@@ -54,6 +54,7 @@ export async function listSnapshots(path: string): Promise<{ snapshots: Snapshot
       };
       try {
         const src = await VmStateSource.open(image, sn);
+        await checkLoadvmRefcounts(image, sn);
         const format = await sizeVmState(src);
         snapshots.push({ ...base, extent: src.size, format, error: null });
       } catch (e) {
@@ -75,7 +76,10 @@ export async function listSnapshots(path: string): Promise<{ snapshots: Snapshot
 export async function openSnapshotSource(path: string, selector: string): Promise<PositionalSource> {
   const image = await Qcow2Image.open(path);
   try {
-    const src = await VmStateSource.open(image, pickSnapshot(image.snapshots, selector));
+    const sn = pickSnapshot(image.snapshots, selector);
+    const src = await VmStateSource.open(image, sn);
+    // What QEMU's loadvm would refuse before reading the VM state is refused before reading it here.
+    await checkLoadvmRefcounts(image, sn);
     await sizeVmState(src);
     return src;
   } catch (e) {

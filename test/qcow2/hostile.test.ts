@@ -21,6 +21,9 @@ interface Layout {
   snL1: number;
   vmL1Entry: number;
   l2: number;
+  /** The refcount table and its first refcount block (16-bit refcounts). */
+  refcountTable: number;
+  refcountBlock: number;
 }
 
 async function layoutOf(image: string): Promise<Layout> {
@@ -31,10 +34,22 @@ async function layoutOf(image: string): Promise<Layout> {
     const vmIndex = Math.ceil(Number(sn.diskSize) / cover);
     const vmL1Entry = sn.l1TableOffset + vmIndex * 8;
     const e = Buffer.alloc(8);
+    const r = Buffer.alloc(8);
     const fd = fs.openSync(image, 'r');
     fs.readSync(fd, e, 0, 8, vmL1Entry);
+    fs.readSync(fd, r, 0, 8, img.header.refcountTableOffset);
     fs.closeSync(fd);
-    return { clusterSize: img.header.clusterSize, l1TableOffset: img.header.l1TableOffset, snapshotsOffset: img.header.snapshotsOffset, entry: sn.entryOffset, snL1: sn.l1TableOffset, vmL1Entry, l2: Number(e.readBigUInt64BE() & 0x00fffffffffffe00n) };
+    return {
+      clusterSize: img.header.clusterSize,
+      l1TableOffset: img.header.l1TableOffset,
+      snapshotsOffset: img.header.snapshotsOffset,
+      entry: sn.entryOffset,
+      snL1: sn.l1TableOffset,
+      vmL1Entry,
+      l2: Number(e.readBigUInt64BE() & 0x00fffffffffffe00n),
+      refcountTable: img.header.refcountTableOffset,
+      refcountBlock: Number(r.readBigUInt64BE()),
+    };
   } finally {
     await img.close();
   }
@@ -58,6 +73,11 @@ describe('hostile qcow2 images', () => {
     { name: 'L1 entry pointing at the header cluster', patch: (l) => [[l.vmL1Entry, u64(BigInt(l.clusterSize) - 512n)]], expect: /L2 table offset aligned/ },
     { name: 'L2 entry pointing at its own L2 table', patch: (l) => [[l.l2, u64(0x8000_0000_0000_0000n | BigInt(l.l2))]], expect: /a data cluster apart from its L2 table/ },
     { name: 'data cluster past the end of the file', patch: (l) => [[l.l2, u64(1n << 45n)]], expect: /a data cluster inside the file/ },
+    // What loadvm refuses before it reads the VM state: it updates the refcount of every cluster the snapshot and the active state use.
+    { name: 'refcount block past the end of the file', patch: (l) => [[l.refcountTable, u64(BigInt(l.refcountBlock) + (1n << 32n))]], expect: /a refcount block inside the file/ },
+    { name: 'refcount block offset not cluster-aligned', patch: (l) => [[l.refcountTable, u64(BigInt(l.refcountBlock) + 512n)]], expect: /a refcount block aligned to the cluster size/ },
+    { name: 'L2 entry past the VM state pointing past the end of the file', patch: (l) => [[l.l2 + l.clusterSize - 8, u64(1n << 54n)]], expect: /a data cluster inside the file .*loadvm/ },
+    { name: 'refcount 0 on the VM state\'s L2 table, which the active L1 names too', patch: (l) => [[l.refcountBlock + 2 * (l.l2 / l.clusterSize), Buffer.alloc(2)], [l.l1TableOffset, u64(BigInt(l.l2))]], expect: /QEMU would free it/ },
     { name: 'snapshot table overlapping the header', patch: () => [[64, u64(0n)]], expect: /the snapshot table after the header cluster/ },
     { name: 'absurd l1_size in the header', patch: () => [[36, u32(0xffffffff)]], expect: /an L1 table of at most 4194304 entries/ },
     { name: 'absurd l1_size in the snapshot', patch: (l) => [[l.entry + 8, u32(0x7fffffff)]], expect: /a snapshot L1 table of at most 4194304 entries/ },

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { verifyFile } from '../../src/index.js';
+import { Qcow2Image, verifyFile } from '../../src/index.js';
 import { runCli } from '../support/cli.js';
 import { describeQemuOn, makeTempDir } from '../support/qemu.js';
 import { buildSnapshotImage, craftCompressedSnapshot, expectedRam, loadFile, loadvm, migrateToFile11, QCOW2_FIXTURES, qemuImg, sha256 } from '../support/qcow2.js';
@@ -76,3 +76,60 @@ describeQemuOn(['10'], 'qcow2 snapshots saved by QEMU 10 (host)', () => {
     for (const s of meta.snapshots) expect((await extractMem(image, s.name)).equals(expectedRam(meta, s.name)), s.name).toBe(true);
   });
 });
+
+/** Patches loadvm refuses before it reads the VM state (it updates the refcount of every cluster in use). */
+async function refcountDamage(file: string, snapshot: string): Promise<Array<{ name: string; patch: Array<[number, Buffer]>; expect: RegExp | 'loads' }>> {
+  const img = await Qcow2Image.open(file);
+  const image = fs.readFileSync(file);
+  const cs = img.header.clusterSize;
+  const reftable = img.header.refcountTableOffset;
+  const refblock = Number(image.readBigUInt64BE(reftable));
+  // The snapshot L1's last entry is the VM state's first L2 table.
+  const sn = img.snapshots.find((s) => s.name === snapshot)!;
+  const l2 = Number(image.readBigUInt64BE(sn.l1TableOffset + (sn.l1Size - 1) * 8) & 0x00fffffffffffe00n);
+  const activeL1 = img.header.l1TableOffset;
+  await img.close();
+  const u64 = (v: bigint) => Buffer.from(v.toString(16).padStart(16, '0'), 'hex');
+  const zeroRefcount: [number, Buffer] = [refblock + 2 * (l2 / cs), Buffer.alloc(2)];
+  return [
+    { name: 'refcount block past the end of the file', patch: [[reftable, u64(BigInt(refblock) + (1n << 32n))]], expect: /a refcount block inside the file/ },
+    { name: 'an unused L2 entry of the VM state pointing past the end of the file', patch: [[l2 + cs - 8, u64(1n << 54n)]], expect: /a data cluster inside the file/ },
+    // loadvm raises it to one for the snapshot before anything lowers it.
+    { name: "the VM state's L2 table with refcount 0", patch: [zeroRefcount], expect: 'loads' },
+    // Raised to one, lowered to zero: QEMU frees the table, and the VM state it mapped reads as zeros.
+    { name: 'refcount 0 on an L2 table the active state names too', patch: [zeroRefcount, [activeL1, u64(BigInt(l2))]], expect: /its refcount would reach zero and QEMU would free it/ },
+  ];
+}
+
+for (const gen of [10, 11] as const) {
+  describeQemuOn([String(gen) as '10' | '11'], `qcow2 refcounts loadvm needs, judged by QEMU ${gen}`, () => {
+    it("damage QEMU's loadvm refuses is refused by every command, and the pristine image loads the same RAM in both", async () => {
+      const image = path.join(dir, `refcounts-${gen}.qcow2`);
+      const meta = await buildSnapshotImage({ name: `refcounts-${gen}`, gen, options: 'compat=1.1', saves: [{ name: 'snap', seed: 77, mappedRam: false }] }, image);
+      const pristine = fs.readFileSync(image);
+      const probe = path.join(dir, `refcounts-${gen}-probe.qcow2`);
+      fs.writeFileSync(probe, pristine);
+      expect((await loadvm(probe, 'snap', false, MEM, gen)).equals(expectedRam(meta, 'snap'))).toBe(true);
+      expect((await extractMem(image, 'snap')).equals(expectedRam(meta, 'snap'))).toBe(true);
+      for (const d of await refcountDamage(image, 'snap')) {
+        const b = Buffer.from(pristine);
+        for (const [at, bytes] of d.patch) bytes.copy(b, at);
+        fs.writeFileSync(image, b);
+        // loadvm writes to the image: QEMU gets a copy.
+        fs.writeFileSync(probe, b);
+        const qemu = await loadvm(probe, 'snap', false, MEM, gen).then((ram) => sha256(ram), (e: Error) => e.message);
+        if (d.expect === 'loads') {
+          expect(qemu, d.name).toBe(sha256(expectedRam(meta, 'snap')));
+          expect(sha256(await extractMem(image, 'snap')), d.name).toBe(qemu);
+          continue;
+        }
+        expect(qemu, d.name).toMatch(/^loadvm snap: /);
+        for (const args of [['verify', image, '--snapshot', 'snap'], ['extract', image, '--snapshot', 'snap', '--block', 'mem', '-o', path.join(dir, 'r.ram'), '--force'], ['convert', image, path.join(dir, 'r.mig'), '--snapshot', 'snap', '--force']]) {
+          const r = await runCli(args);
+          expect(r.code, `${d.name}: ${args[0]}`).toBe(1);
+          expect(r.stderr, `${d.name}: ${args[0]}`).toMatch(d.expect);
+        }
+      }
+    });
+  });
+}
