@@ -76,7 +76,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => {
 });
 
 if (values.export) {
-  exportFindings();
+  await exportFindings();
   process.exit(0);
 }
 
@@ -451,11 +451,13 @@ await qemu.killAllGuests();
 /**
  * Copies the findings into test/fixtures/fuzz/ for the replay test: the seeds they mutate (gzip)
  * and one JSON per distinct mutant (its mutations, QEMU's verdict, every finding on it, a status).
- * Status: "open" (mram is wrong: crash, hang, memory, other RAM than QEMU, or success on a file
- * verify itself rates damaged), or "beyond-format" (QEMU refuses device state whose rules only the
- * device knows and verify finds nothing: the replay then checks only that nothing crashes).
+ * The status is the replay's judgement of this clone's build (bin/mram.js) on the mutant: "fixed"
+ * (nothing wrong any more), "beyond-format" (only successes on a file QEMU refuses, for device
+ * state whose rules only the device knows, and verify finds nothing: the replay then checks only
+ * that nothing crashes), else "open" (crash, hang, memory, other RAM than QEMU, or a success on a
+ * file verify itself rates damaged).
  */
-function exportFindings(): void {
+async function exportFindings(): Promise<void> {
   const dest = path.join(REPO, 'test/fixtures/fuzz');
   const major = version!.split('.')[0];
   fs.mkdirSync(path.join(dest, 'seeds'), { recursive: true });
@@ -479,12 +481,26 @@ function exportFindings(): void {
     const seedGz = path.join(dest, 'seeds', `${seedName}.mig.gz`);
     if (!fs.existsSync(seedGz)) fs.writeFileSync(seedGz, zlib.gzipSync(seedBytes, { level: 9 }));
     const outcomes = f.outcomes as Record<string, { code: number | null }>;
-    const open = findings.some((x) => x.kind !== 'accepts-what-qemu-refuses' || outcomes.verify?.code === 2);
+    const status = await replayStatus(seed, seedBytes, f.mutations as Mutation[], f.qemu as QemuVerdict);
     const name = `${seedName}-${c.sha256(Buffer.from(JSON.stringify(f.mutations))).slice(0, 10)}`;
-    const fixture = { seed: `seeds/${seedName}.mig.gz`, seedInfo: seed, mutations: f.mutations, qemu: f.qemu, findings, status: open ? 'open' : 'beyond-format', outcomes, found: f.found };
+    const fixture = { seed: `seeds/${seedName}.mig.gz`, seedInfo: seed, mutations: f.mutations, qemu: f.qemu, findings, status, outcomes, found: f.found };
     fs.writeFileSync(path.join(dest, `${name}.json`), JSON.stringify(fixture, null, 2) + '\n');
     n++;
   }
   log(`exported ${n} mutants to ${path.relative(REPO, dest)}`);
   fs.rmSync(scratch, { recursive: true, force: true });
+}
+
+/** The replay's judgement of the current build on one exported mutant (see exportFindings). */
+async function replayStatus(seed: Seed, seedBytes: Buffer, mutations: Mutation[], qemu: QemuVerdict): Promise<'fixed' | 'beyond-format' | 'open'> {
+  const input = path.join(scratch, 'replay.mig');
+  fs.writeFileSync(input, c.applyMutations(seedBytes, mutations));
+  const out = fs.mkdtempSync(path.join(scratch, 'replay-'));
+  try {
+    const { problems, codes } = await c.replayProblems(input, out, qemu, seed.load.snapshot, limits, scratch);
+    if (!problems.length) return 'fixed';
+    return problems.every((p) => / exits 0 on a file QEMU refuses /.test(p)) && codes.verify !== 2 ? 'beyond-format' : 'open';
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
 }

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { applyMutations, COMMAND_NAMES, commandsFor, processFindings, runMram, sha256File, verifyDigest, type CommandName, type Finding, type Mutation, type QemuVerdict, type Seed } from '../support/campaign.js';
+import { applyMutations, replayProblems, type Finding, type Mutation, type QemuVerdict, type Seed } from '../support/campaign.js';
 import { COMMITTED_DIR } from '../support/fixtures.js';
 import { tempDir } from '../verify/support.js';
 // The debug kernel (assertions on, through @assemblyscript/loader): a kernel bounds violation names its assembly/*.ts line.
@@ -47,33 +47,10 @@ describe('fuzz campaign findings', () => {
     (fx.status === 'open' ? it.fails : it)(title, async () => {
       const input = mutant(name, fx);
       const out = fs.mkdtempSync(path.join(dir, `${name}-`));
-      const cmds = commandsFor(input, out, fx.seedInfo?.load.snapshot);
-      const problems: string[] = [];
-      const code: Partial<Record<CommandName, number | null>> = {};
-      for (const c of COMMAND_NAMES) {
-        const o = await runMram(cmds[c], LIMITS, dir);
-        code[c] = o.code;
-        for (const f of processFindings(c, o, 1 << 20)) problems.push(`${f.kind} in ${c}: ${f.detail}`);
-        // inspect maps structure and claims nothing about loading (its exit 0 means "mapped to the end").
-        if (o.code !== 0 || fx.status === 'beyond-format' || c === 'inspect') continue;
-        // A success must agree with QEMU's verdict on the same file.
-        if (fx.qemu.loads === false) problems.push(`${c} exits 0 on a file QEMU refuses (${fx.qemu.error})`);
-        else if (fx.qemu.loads === true) {
-          const want = fx.qemu.ramSha256;
-          let got: string | null = null;
-          if (c === 'extract') got = sha256File(path.join(out, 'mem.ram'));
-          else if (c === 'verify') got = verifyDigest(o);
-          else if (c !== 'inspect') {
-            // The converted file's RAM, read back by mram (QEMU itself judged it in the campaign).
-            const back = await runMram(['extract', path.join(out, c === 'convert-stream' ? 'out.mig' : 'out.mram'), '--block', 'mem', '-o', path.join(out, `${c}.ram`)], LIMITS, dir);
-            got = back.code === 0 ? sha256File(path.join(out, `${c}.ram`)) : `unreadable: ${back.stderr.trim()}`;
-          }
-          if (got !== null && got !== want) problems.push(`${c} gives other RAM than QEMU loads`);
-        }
-      }
+      const { problems, codes } = await replayProblems(input, out, fx.qemu, fx.seedInfo?.load.snapshot, LIMITS, dir, fx.status !== 'beyond-format');
       fs.rmSync(out, { recursive: true, force: true });
       fs.rmSync(input, { force: true });
-      expect(problems, JSON.stringify(code)).toEqual([]);
+      expect(problems, JSON.stringify(codes)).toEqual([]);
     });
   }
 });

@@ -355,3 +355,36 @@ export function verifyDigest(o: CommandOutcome): string | null {
     return null;
   }
 }
+
+// ---------------------------------------------------------------- the replay
+
+/**
+ * What a build does wrong on a mutant, judged against QEMU's stored verdict: crashes, hangs, memory,
+ * and (with `agreement`) successes that disagree with QEMU — exit 0 on a file it refuses, or other
+ * RAM than it loads (a converted file's RAM read back by mram; QEMU judged it in the campaign).
+ */
+export async function replayProblems(input: string, out: string, qemu: QemuVerdict, snapshot: string | undefined, limits: RunLimits, workDir: string, agreement = true): Promise<{ problems: string[]; codes: Partial<Record<CommandName, number | null>> }> {
+  const cmds = commandsFor(input, out, snapshot);
+  const problems: string[] = [];
+  const codes: Partial<Record<CommandName, number | null>> = {};
+  for (const c of COMMAND_NAMES) {
+    const o = await runMram(cmds[c], limits, workDir);
+    codes[c] = o.code;
+    for (const f of processFindings(c, o, 1 << 20)) problems.push(`${f.kind} in ${c}: ${f.detail}`);
+    // inspect maps structure and claims nothing about loading (its exit 0 means "mapped to the end").
+    if (o.code !== 0 || !agreement || c === 'inspect') continue;
+    if (qemu.loads === false) problems.push(`${c} exits 0 on a file QEMU refuses (${qemu.error})`);
+    else if (qemu.loads === true) {
+      let got: string | null;
+      if (c === 'extract') got = sha256File(path.join(out, 'mem.ram'));
+      else if (c === 'verify') got = verifyDigest(o);
+      else {
+        const back = await runMram(['extract', path.join(out, c === 'convert-stream' ? 'out.mig' : 'out.mram'), '--block', 'mem', '-o', path.join(out, `${c}.ram`)], limits, workDir);
+        got = back.code === 0 ? sha256File(path.join(out, `${c}.ram`)) : `unreadable: ${back.stderr.trim()}`;
+      }
+      if (got !== null && got !== qemu.ramSha256) problems.push(`${c} gives other RAM than QEMU loads`);
+    }
+  }
+  return { problems, codes };
+}
+
