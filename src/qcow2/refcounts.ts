@@ -28,7 +28,7 @@ type Visit = (cluster: number, at: number, what: string) => Promise<void>;
  */
 export async function checkLoadvmRefcounts(image: Qcow2Image, sn: Qcow2Snapshot): Promise<void> {
   const h = image.header;
-  const refcounts = new RefcountReader(image);
+  const refcounts = await RefcountReader.open(image);
   const raised = new Int32Array(Math.ceil(image.fileSize / h.clusterSize));
   const lowered = new Int32Array(raised.length);
   const snapshot = (visit: Visit) => walkL1(image, sn.l1TableOffset, sn.l1Size, `the L1 table of snapshot ${sn.id}`, visit);
@@ -103,26 +103,32 @@ function clusterOf(image: Qcow2Image, offset: number, at: number, what: string, 
 /** Refcount lookups through the refcount table, with its blocks cached. */
 class RefcountReader {
   private readonly blocks = new Map<number, Uint8Array>();
-  private readonly table: Promise<DataView>;
   private readonly bits: number;
   private readonly perBlock: number;
 
-  constructor(private readonly image: Qcow2Image) {
+  private constructor(
+    private readonly image: Qcow2Image,
+    private readonly table: DataView,
+  ) {
+    this.bits = 2 ** image.header.refcountOrder;
+    this.perBlock = (image.header.clusterSize * 8) / this.bits;
+  }
+
+  /** Reads the refcount table, which must lie inside the file. */
+  static async open(image: Qcow2Image): Promise<RefcountReader> {
     const h = image.header;
-    this.bits = 2 ** h.refcountOrder;
-    this.perBlock = (h.clusterSize * 8) / this.bits;
-    this.table = (async () => {
-      const t = new Uint8Array(h.refcountTableClusters * h.clusterSize);
-      if (h.refcountTableOffset + t.length > image.fileSize) throw new FormatError(48, `the refcount table (${t.length} bytes at ${hex(h.refcountTableOffset)}) inside the file`, 'end of file', 'truncated');
-      await image.read(t, h.refcountTableOffset);
-      return new DataView(t.buffer);
-    })();
+    const bytes = h.refcountTableClusters * h.clusterSize;
+    // Checked before allocating: the size comes from the header.
+    if (h.refcountTableOffset + bytes > image.fileSize) throw new FormatError(48, `the refcount table (${bytes} bytes at ${hex(h.refcountTableOffset)}) inside the file`, 'end of file', 'truncated');
+    const t = new Uint8Array(bytes);
+    await image.read(t, h.refcountTableOffset);
+    return new RefcountReader(image, new DataView(t.buffer));
   }
 
   /** The refcount of a cluster inside the file; its refcount block must be usable. */
   async refcount(cluster: number): Promise<number> {
     const h = this.image.header;
-    const table = await this.table;
+    const table = this.table;
     const index = Math.floor(cluster / this.perBlock);
     if (index * 8 >= table.byteLength) return 0;
     const at = h.refcountTableOffset + index * 8;
