@@ -197,3 +197,15 @@ export function vmStateL1Index(h: Qcow2Header, diskSize: bigint): bigint {
   const cover = BigInt(l1Coverage(h));
   return (diskSize + cover - 1n) / cover;
 }
+
+/**
+ * Where a compressed cluster's bytes are, from its L2 entry (docs/interop/qcow2.txt): the host
+ * offset in the low bits, the additional 512-byte sectors above them, up to bit 61.
+ */
+export function compressedSpan(entry: bigint, clusterBits: number): { host: number; bytes: number } {
+  const shift = BigInt(62 - (clusterBits - 8));
+  const host = Number(entry & ((1n << shift) - 1n));
+  const sectors = Number((entry >> shift) & BigInt((1 << (clusterBits - 8)) - 1)) + 1;
+  return { host, bytes: sectors * 512 - (host % 512) };
+}
+

@@ -4,6 +4,7 @@
 // file, an unusable refcount block, or a refcount that would drop below zero makes that fail
 // ("Failed to load snapshot"), so such a snapshot is refused here too, with the offset of the entry.
 import { FormatError, hex } from '../format/errors.js';
+import { compressedSpan } from './header.js';
 import type { Qcow2Image } from './image.js';
 import type { Qcow2Snapshot } from './snapshot-table.js';
 
@@ -73,15 +74,13 @@ async function walkL2(image: Qcow2Image, l2: number, visit: Visit): Promise<void
   if ((await image.read(table, l2)) < table.length) throw new FormatError(l2, 'a whole L2 table', 'end of file', 'truncated');
   const view = new DataView(table.buffer);
   const step = h.extendedL2 ? 16 : 8;
-  const csizeShift = BigInt(62 - (h.clusterBits - 8));
   for (let i = 0; i < table.length; i += step) {
     const entry = view.getBigUint64(i);
     if (entry === 0n) continue;
     const at = l2 + i;
     if (entry & L2E_COMPRESSED) {
       // QEMU updates the refcount of every cluster the compressed bytes touch.
-      const host = Number(entry & ((1n << csizeShift) - 1n));
-      const bytes = (Number((entry >> csizeShift) & BigInt((1 << (h.clusterBits - 8)) - 1)) + 1) * 512 - (host % 512);
+      const { host, bytes } = compressedSpan(entry, h.clusterBits);
       const first = clusterOf(image, host, at, 'compressed cluster data', false);
       const last = clusterOf(image, host + bytes - 1, at, 'compressed cluster data', false);
       for (let c = first; c <= last; c++) await visit(c, at, 'compressed cluster data');

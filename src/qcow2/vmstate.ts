@@ -4,7 +4,7 @@ import { be32 } from '../format/bytes.js';
 import { FormatError, hex } from '../format/errors.js';
 import type { PositionalSource } from '../io/source.js';
 import { decompressCluster } from './decompress.js';
-import { checkTable, l1Coverage, MAX_L1_ENTRIES, vmStateL1Index, type Qcow2Header } from './header.js';
+import { checkTable, compressedSpan, l1Coverage, MAX_L1_ENTRIES, vmStateL1Index, type Qcow2Header } from './header.js';
 import type { Qcow2Image } from './image.js';
 import type { Qcow2Snapshot } from './snapshot-table.js';
 
@@ -179,12 +179,7 @@ export class VmStateSource implements PositionalSource {
     const lo = be32(table, i + 4);
     const h = this.h;
     if (hi & 0x40000000) {
-      // Compressed: host offset in the low bits, (additional 512-byte sectors) above (qcow2.txt).
-      const entry = (BigInt(hi & 0x3fffffff) << 32n) | BigInt(lo);
-      const shift = BigInt(62 - (h.clusterBits - 8));
-      const host = Number(entry & ((1n << shift) - 1n));
-      const sectors = Number((entry >> shift) & BigInt((1 << (h.clusterBits - 8)) - 1)) + 1;
-      const bytes = sectors * 512 - (host % 512);
+      const { host, bytes } = compressedSpan((BigInt(hi) << 32n) | BigInt(lo), h.clusterBits);
       if (host < h.clusterSize || host >= this.image.fileSize) throw new FormatError(at, 'compressed cluster data inside the file, after the header', `offset ${hex(host)}`);
       return { kind: 'compressed', host, bytes };
     }
