@@ -118,6 +118,29 @@ describe('scanPages', () => {
     expect(got.nonZeroPages).toBe(sampled.length + hidden.length);
   });
 
+  it('caller buffer of 256 MiB and more: differing spans copied through the kernel stage', () => {
+    // 256 MiB is scanner.ts STAGE_MIN; three pages more leave a short last span (and, at 64 KiB pages, spans at bit 4).
+    for (const pageSize of [4096, 65536]) {
+      const pages = (256 << 20) / pageSize + 3;
+      const data = new Uint8Array(pages * pageSize);
+      const rand = mulberry32(pageSize + 1);
+      const want = new Set<number>();
+      const set = (p: number, at: number, v: number) => {
+        data[p * pageSize + at] = v;
+        want.add(p);
+      };
+      // Random bytes anywhere in the first half (mixed spans), a dense stretch, the last page; the rest stays zero.
+      for (let i = 0; i < 3000; i++) set(Math.floor((rand() * pages) / 2), Math.floor(rand() * pageSize), 1 + Math.floor(rand() * 255));
+      for (let p = pages - 400; p < pages - 100; p++) set(p, pageSize - 1, 7);
+      set(pages - 1, 5, 1);
+      const bitmap = new Uint8Array(bitmapBytes(pages));
+      for (const p of want) bitmap[p >> 3]! |= 1 << (p & 7);
+      const got = scanPages(data, pageSize);
+      expect(got.nonZeroPages).toBe(want.size);
+      expect(got.bitmap).toEqual(bitmap);
+    }
+  });
+
   it('scans arena regions in place and agrees with the copying path', () => {
     const rand = mulberry32(11);
     const region = arena.alloc(300 * 4096);
