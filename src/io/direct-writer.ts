@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { constants as fsc, promises as fsp } from 'node:fs';
 import { UsageError } from '../format/errors.js';
 import { openDirect, writeAllAt, writeAllAtSync, writeFailure } from './file-io.js';
+import { nativeIo } from './native.js';
 
 /** O_DIRECT for page writes: auto (fall back with a warning), on (fail if refused), off. */
 export type DirectIoMode = 'auto' | 'on' | 'off';
@@ -14,27 +15,61 @@ export type DirectIoMode = 'auto' | 'on' | 'off';
  */
 export const SCATTERED_RUN = 256 << 10;
 /** Buffered bytes written back and dropped from the page cache at a time. */
-const WRITEBACK_WINDOW = 64 << 20;
+const WRITEBACK_WINDOW = 32 << 20;
+/**
+ * Write-backs in flight while the next window fills; a full window waits for the oldest, so the
+ * page cache holds at most this many windows plus the one filling (128 MiB). Measured best of
+ * 1–3 in flight and 32/64 MiB windows (bench/FINDINGS.md).
+ */
+const WRITEBACKS_IN_FLIGHT = 3;
+
+/** Bytes [start, end) of a file. */
+type Span = [number, number];
 
 /**
- * Drops `path`'s clean pages from the page cache (posix_fadvise DONTNEED, which Node lacks) with
- * GNU dd, as its manual documents; best effort, the pages are clean and reclaimable anyway.
+ * Drops clean pages of the file from the page cache: those of `span` with posix_fadvise DONTNEED
+ * through the native helper (only that span: DONTNEED also starts write-back of the dirty pages it
+ * covers, which are the window still filling), else the whole file's with GNU dd, as its manual
+ * documents. Best effort: the pages are clean and reclaimable anyway.
  */
-function dropCache(path: string): Promise<void> {
+function dropCache(fd: number, path: string, span: Span): Promise<void> {
+  if (nativeIo) {
+    try {
+      nativeIo.dropCache(fd, span[0], span[1] - span[0]);
+    } catch {
+      /* best effort */
+    }
+    return Promise.resolve();
+  }
   return new Promise((resolve) => {
     execFile('dd', ['if=/dev/null', `of=${path}`, 'oflag=nocache', 'conv=notrunc', 'count=0', 'status=none'], () => resolve());
   });
 }
 
+/** One positioned write of a scattered run into the page cache: the native helper's pwrite where it loaded. */
+function writeCached(fd: number, data: Uint8Array, position: number, name: string): void {
+  if (!nativeIo) return writeAllAtSync(fd, data, position, name);
+  try {
+    nativeIo.pwrite(fd, data, position);
+  } catch (e) {
+    throw writeFailure(e, name);
+  }
+}
+
 /**
  * Page-area descriptor: O_DIRECT when the filesystem allows it, else (auto/off) buffered. With
  * O_DIRECT, short runs go through a buffered twin that is written back and dropped from the page
- * cache every 64 MiB and at sync: exact holes, disk speed, and no cache left behind.
+ * cache every 32 MiB (at most 128 MiB cached) and at sync: exact holes, disk speed, no cache left behind.
  */
 export class PageAreaFile {
   private probe: Promise<void> | null = null;
   private cached: Promise<fsp.FileHandle> | null = null;
   private windowBytes = 0;
+  // The file span the filling window's writes fall in (runs arrive in file order, but need not).
+  private window: Span = [Infinity, 0];
+  private writeBacks: Promise<void>[] = [];
+  // The first failed write-back: thrown by the next page write or sync, never lost.
+  private failure: unknown = null;
   bytesWritten = 0;
 
   private constructor(
@@ -102,25 +137,53 @@ export class PageAreaFile {
   private async writeScattered(data: Uint8Array, position: number): Promise<void> {
     // Opened once even with several writes in flight (the stager queues them).
     this.cached ??= fsp.open(this.path, fsc.O_WRONLY);
-    writeAllAtSync((await this.cached).fd, data, position, this.name);
+    const fd = (await this.cached).fd;
+    if (this.failure) throw this.failure;
+    writeCached(fd, data, position, this.name);
     this.bytesWritten += data.length;
     this.windowBytes += data.length;
-    if (this.windowBytes >= WRITEBACK_WINDOW) await this.writeBack();
+    this.window = [Math.min(this.window[0], position), Math.max(this.window[1], position + data.length)];
+    if (this.windowBytes < WRITEBACK_WINDOW) return;
+    while (this.writeBacks.length >= WRITEBACKS_IN_FLIGHT) await this.writeBacks[0];
+    // Another queued write may have started this window's write-back while this one waited.
+    if (this.windowBytes < WRITEBACK_WINDOW) return;
+    const span = this.nextWindow();
+    const done: Promise<void> = this.writeBack(span)
+      .catch((e: unknown) => {
+        this.failure ??= e;
+      })
+      .finally(() => this.writeBacks.splice(this.writeBacks.indexOf(done), 1));
+    this.writeBacks.push(done);
   }
 
-  /** Writes the buffered twin's pages back, then drops them from the page cache. */
-  private async writeBack(): Promise<void> {
-    if (!this.cached) return;
+  /** Waits for the write-backs in flight; throws the first that failed. */
+  private async settle(): Promise<void> {
+    while (this.writeBacks.length > 0) await this.writeBacks[0];
+    if (this.failure) throw this.failure;
+  }
+
+  /** Closes the filling window: its span, and a fresh window. */
+  private nextWindow(): Span {
+    const span = this.window;
     this.windowBytes = 0;
-    await (await this.cached).datasync().catch((e) => {
+    this.window = [Infinity, 0];
+    return span;
+  }
+
+  /** Writes the buffered twin's pages back, then drops the span's from the page cache. */
+  private async writeBack(span: Span): Promise<void> {
+    if (!this.cached || span[1] === 0) return;
+    const cached = await this.cached;
+    await cached.datasync().catch((e) => {
       throw writeFailure(e, this.name);
     });
-    await dropCache(this.path);
+    await dropCache(cached.fd, this.path, span);
   }
 
   /** Makes the written pages durable (fdatasync), leaving none of them in the page cache. */
   async sync(): Promise<void> {
-    await this.writeBack();
+    await this.settle();
+    await this.writeBack(this.nextWindow());
     await this.handle.datasync().catch((e) => {
       throw writeFailure(e, this.name);
     });
@@ -128,6 +191,8 @@ export class PageAreaFile {
 
   /** Closes the descriptors. */
   async close(): Promise<void> {
+    // A write-back still in flight (a failed command) must not outlive its descriptor.
+    await this.settle().catch(() => undefined);
     try {
       await (await this.cached)?.close();
     } finally {

@@ -95,4 +95,32 @@ describe('PageAreaFile: isolated pages through the page cache', () => {
       expect(b.subarray(p * 4096, (p + 1) * 4096).every((x) => x === (p % 2 ? 0 : (p & 0xff) | 1))).toBe(true);
     }
   });
+
+  it('with writes queued as the stager queues them, the page cache never holds more than four 32 MiB windows', async () => {
+    const file = path.join(dir, 'queued');
+    const pages = (320 << 20) / 4096;
+    fs.writeFileSync(file, '');
+    fs.truncateSync(file, pages * 4096);
+    const f = await PageAreaFile.open(file, 'auto', () => undefined);
+    const arena = new Arena({ bytes: 1 << 20 });
+    const page = arena.alloc(4096).view.fill(7);
+    // Ten writes in flight, the next issued as soon as any completes (the stager's pool).
+    const inFlight = new Set<Promise<void>>();
+    let peak = 0;
+    for (let p = 0; p < pages; p += 2) {
+      const w: Promise<void> = f.write(page, p * 4096).then(() => void inFlight.delete(w));
+      inFlight.add(w);
+      if (inFlight.size >= 10) await Promise.race(inFlight);
+      if (p % 2048 === 0) peak = Math.max(peak, cachedPages(file) * 4096);
+    }
+    await Promise.all(inFlight);
+    await f.sync();
+    await f.close();
+    expect(f.direct).toBe(true);
+    // 160 MiB written; at most three windows being written back, one filling, and the ten queued pages.
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual((128 << 20) + 10 * 4096);
+    expect(cachedPages(file)).toBe(0);
+    expect(fs.statSync(file).blocks * 512).toBeLessThan((pages / 2) * 4096 * 1.01);
+  });
 });

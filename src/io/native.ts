@@ -1,0 +1,25 @@
+// The optional native helper (native/mram-io.c, Node-API, prebuilt for linux-x64 and committed, so
+// installing needs no compiler): page writes without fs.writeSync's per-call cost, and
+// posix_fadvise, which Node lacks. Without it (another platform, an older libc, MRAM_NATIVE=0) the
+// same work goes through fs.writeSync and GNU dd: the same bytes on disk, a little slower.
+import { createRequire } from 'node:module';
+
+/** What the helper offers; its errors carry `code` (ENOSPC, ...) as Node's fs errors do. */
+export interface NativeIo {
+  /** Writes all of `bytes` at `position` (pwrite, short writes continued). */
+  pwrite(fd: number, bytes: Uint8Array, position: number): void;
+  /** posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED): drops those clean pages (length 0: to the end). */
+  dropCache(fd: number, offset: number, length: number): void;
+}
+
+function load(): NativeIo | null {
+  if (process.env.MRAM_NATIVE === '0' || process.platform !== 'linux' || process.arch !== 'x64') return null;
+  try {
+    return createRequire(import.meta.url)('../../prebuilds/linux-x64/mram-io.node') as NativeIo;
+  } catch {
+    return null;
+  }
+}
+
+/** The helper, or null where it does not load. A shared library loaded once, not state. */
+export const nativeIo: NativeIo | null = load();
