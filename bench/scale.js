@@ -1,9 +1,13 @@
 // Scale bench (#17): a QEMU guest of MRAM_SCALE_GIB (default 256) GiB with a few MiB touched
-// (memory-backend-ram,reserve=off; `-device loader` blobs of random bytes), saved by QEMU as mapped-ram
+// (`-device loader` blobs of random bytes), saved by QEMU as mapped-ram
 // and as a plain stream; then every mram command on it, timed whole-process with its peak RSS.
 // Writes bench/results/scale.json (rows in the limits shape: command, work, mram_s, limit, limit_s,
 // ratio, target, met, rss_mib). Needs ~1 GB of disk for the stream (256 GiB of zero pages) and the
 // sparse files; MRAM_BENCH_DIR picks the file system (default: os.tmpdir()).
+// Guest RAM (MRAM_SCALE_BACKEND): `file` (default), a sparse file on that file system mapped privately,
+// whose never-written pages QEMU's zero-page scan reads as clean, reclaimable page cache; `ram`,
+// memory-backend-ram,reserve=off, needs a kernel that maps untouched anonymous memory read to the zero
+// page (the one here since 2026-12-02 allocates it: the 256 GiB guest was OOM-killed at 23.5 GB).
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -16,6 +20,7 @@ import { run } from './lib/measure.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const GIB = Number(process.env.MRAM_SCALE_GIB ?? 256);
 const BLOB_MIB = 1;
+const BACKEND = process.env.MRAM_SCALE_BACKEND ?? 'file';
 const log = (...a) => console.error('[scale]', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const dir = fs.mkdtempSync(path.join(process.env.MRAM_BENCH_DIR ?? os.tmpdir(), 'mram-scale-'));
@@ -48,7 +53,12 @@ async function qemuSaves() {
   });
   const saved = {};
   for (const [name, mappedRam] of [['guest.mr', true], ['guest.stream', false]]) {
-    const g = await startGuest({ memMiB: GIB * 1024, memoryObject: `memory-backend-ram,id=mem,size=${GIB}G,reserve=off`, extraArgs: loaders.flat() });
+    const ram = f('ram');
+    fs.rmSync(ram, { force: true });
+    fs.writeFileSync(ram, '');
+    fs.truncateSync(ram, GIB * 2 ** 30);
+    const memoryObject = BACKEND === 'ram' ? `memory-backend-ram,id=mem,size=${GIB}G,reserve=off` : `memory-backend-file,id=mem,size=${GIB}G,mem-path=${ram},share=off,reserve=off`;
+    const g = await startGuest({ memMiB: GIB * 1024, memoryObject, extraArgs: loaders.flat() });
     try {
       await configure(g.qmp, { mappedRam });
       const t0 = performance.now();
@@ -58,6 +68,7 @@ async function qemuSaves() {
       log(`QEMU saved ${name} in ${saved[name].toFixed(1)} s`);
     } finally {
       await g.kill();
+      fs.rmSync(ram, { force: true });
     }
   }
   return saved;

@@ -11,8 +11,10 @@ const GNU_TIME = fs.existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['
  * included), the child's peak RSS in MiB (GNU time's %M, i.e. wait4 rusage; else VmHWM polled
  * from /proc every 10 ms), exit code, stdout and stderr.
  */
+let runs = 0;
 export async function run(cmd, args, { okCodes = [0], stdout = 'pipe' } = {}) {
-  const tfile = GNU_TIME ? `${os.tmpdir()}/mram-e2e-time-${process.pid}` : null;
+  // One file per child: runs may overlap (a writer and a concurrent reader).
+  const tfile = GNU_TIME ? `${os.tmpdir()}/mram-e2e-time-${process.pid}-${runs++}` : null;
   const [c, a] = GNU_TIME ? [GNU_TIME, ['-f', '%M', '-o', tfile, cmd, ...args]] : [cmd, args];
   const t0 = performance.now();
   const p = spawn(c, a, { stdio: ['ignore', stdout, 'pipe'] });
