@@ -60,6 +60,16 @@ describe('native helper', () => {
     }
   });
 
+  const haveCc = spawnSync('cc', ['--version']).status === 0 && fs.existsSync('/usr/include/node/node_api.h');
+  it.runIf(onBuiltPlatform && haveCc)('the committed prebuilt is what native/mram-io.c builds to (scripts/build-native.sh)', () => {
+    const built = path.join(dir, 'mram-io.node');
+    const script = fs.readFileSync(path.join(REPO_ROOT, 'scripts/build-native.sh'), 'utf8');
+    const flags = /cc (-O2 [^\n]*?) -I"\$include" -o/.exec(script)![1]!.split(' ');
+    const cc = spawnSync('cc', [...flags, '-I/usr/include/node', '-o', built, path.join(REPO_ROOT, 'native/mram-io.c')], { encoding: 'utf8' });
+    expect(cc.status, cc.stderr).toBe(0);
+    expect(fs.readFileSync(built).equals(fs.readFileSync(path.join(REPO_ROOT, 'prebuilds/linux-x64/mram-io.node')))).toBe(true);
+  });
+
   it('without the helper (MRAM_NATIVE=0) extract writes the same image from a QEMU save: exact holes, nothing cached', async () => {
     const fx = await getFixture('mr-32m');
     const images = ['1', '0'].map((native) => {
