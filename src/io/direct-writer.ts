@@ -46,16 +46,6 @@ function dropCache(fd: number, path: string, span: Span): Promise<void> {
   });
 }
 
-/** One positioned write of a scattered run into the page cache: the native helper's pwrite where it loaded. */
-function writeCached(fd: number, data: Uint8Array, position: number, name: string): void {
-  if (!nativeIo) return writeAllAtSync(fd, data, position, name);
-  try {
-    nativeIo.pwrite(fd, data, position);
-  } catch (e) {
-    throw writeFailure(e, name);
-  }
-}
-
 /**
  * Page-area descriptor: O_DIRECT when the filesystem allows it, else (auto/off) buffered. With
  * O_DIRECT, short runs go through a buffered twin that is written back and dropped from the page
@@ -65,8 +55,9 @@ export class PageAreaFile {
   private probe: Promise<void> | null = null;
   private cached: Promise<fsp.FileHandle> | null = null;
   private windowBytes = 0;
-  // The file span the filling window's writes fall in (runs arrive in file order, but need not).
-  private window: Span = [Infinity, 0];
+  // The file span [windowStart, windowEnd) the filling window's writes fall in (runs arrive in file order, but need not).
+  private windowStart = Infinity;
+  private windowEnd = 0;
   private writeBacks: Promise<void>[] = [];
   // The first failed write-back: thrown by the next page write or sync, never lost.
   private failure: unknown = null;
@@ -139,10 +130,11 @@ export class PageAreaFile {
     this.cached ??= fsp.open(this.path, fsc.O_WRONLY);
     const fd = (await this.cached).fd;
     if (this.failure) throw this.failure;
-    writeCached(fd, data, position, this.name);
+    writeAllAtSync(fd, data, position, this.name);
     this.bytesWritten += data.length;
     this.windowBytes += data.length;
-    this.window = [Math.min(this.window[0], position), Math.max(this.window[1], position + data.length)];
+    this.windowStart = Math.min(this.windowStart, position);
+    this.windowEnd = Math.max(this.windowEnd, position + data.length);
     if (this.windowBytes < WRITEBACK_WINDOW) return;
     while (this.writeBacks.length >= WRITEBACKS_IN_FLIGHT) await this.writeBacks[0];
     // Another queued write may have started this window's write-back while this one waited.
@@ -164,9 +156,10 @@ export class PageAreaFile {
 
   /** Closes the filling window: its span, and a fresh window. */
   private nextWindow(): Span {
-    const span = this.window;
+    const span: Span = [this.windowStart, this.windowEnd];
     this.windowBytes = 0;
-    this.window = [Infinity, 0];
+    this.windowStart = Infinity;
+    this.windowEnd = 0;
     return span;
   }
 

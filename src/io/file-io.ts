@@ -1,6 +1,7 @@
 // Positional reads and writes that finish what they start, and O_DIRECT opens that fall back
 // only where the file system refuses the flag: shared by readers, writers and converters.
 import fs, { constants as fsc, promises as fsp } from 'node:fs';
+import { nativeIo } from './native.js';
 
 /** Alignment O_DIRECT needs for file offsets, lengths and buffer addresses. */
 export const DIRECT_ALIGN = 4096;
@@ -32,6 +33,14 @@ export async function writeAllAt(handle: fsp.FileHandle, bytes: Uint8Array, posi
  * a promise round trip per isolated page would cost more than the copy.
  */
 export function writeAllAtSync(fd: number, bytes: Uint8Array, position: number, name: string): void {
+  // The native helper's pwrite (short writes continued there) spares fs.writeSync's per-call cost.
+  if (nativeIo) {
+    try {
+      return nativeIo.pwrite(fd, bytes, position);
+    } catch (e) {
+      throw writeFailure(e, name);
+    }
+  }
   for (let done = 0; done < bytes.length; ) {
     let n: number;
     try {

@@ -71,15 +71,19 @@ function cachedPages(file: string): number {
   return Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'PAGES', file], { encoding: 'utf8' }).trim());
 }
 
+/** An empty file of `mib` MiB opened as a page area, and one arena page to write from. */
+async function pageArea(name: string, mib: number): Promise<{ file: string; pages: number; f: PageAreaFile; page: Uint8Array }> {
+  const file = path.join(dir, name);
+  const pages = (mib << 20) / 4096;
+  fs.writeFileSync(file, '');
+  fs.truncateSync(file, pages * 4096);
+  const f = await PageAreaFile.open(file, 'auto', () => undefined);
+  return { file, pages, f, page: new Arena({ bytes: 1 << 20 }).alloc(4096).view };
+}
+
 describe('PageAreaFile: isolated pages through the page cache', () => {
   it('every other page of 96 MiB: the bytes land, the skipped pages stay holes, and sync leaves no page cached', async () => {
-    const file = path.join(dir, 'scattered');
-    const pages = (96 << 20) / 4096;
-    fs.writeFileSync(file, '');
-    fs.truncateSync(file, pages * 4096);
-    const f = await PageAreaFile.open(file, 'auto', () => undefined);
-    const arena = new Arena({ bytes: 1 << 20 });
-    const page = arena.alloc(4096).view;
+    const { file, pages, f, page } = await pageArea('scattered', 96);
     for (let p = 0; p < pages; p += 2) await f.write(page.fill(p & 0xff | 1), p * 4096);
     await f.sync();
     await f.close();
@@ -97,13 +101,8 @@ describe('PageAreaFile: isolated pages through the page cache', () => {
   });
 
   it('with writes queued as the stager queues them, the page cache never holds more than four 32 MiB windows', async () => {
-    const file = path.join(dir, 'queued');
-    const pages = (320 << 20) / 4096;
-    fs.writeFileSync(file, '');
-    fs.truncateSync(file, pages * 4096);
-    const f = await PageAreaFile.open(file, 'auto', () => undefined);
-    const arena = new Arena({ bytes: 1 << 20 });
-    const page = arena.alloc(4096).view.fill(7);
+    const { file, pages, f, page } = await pageArea('queued', 320);
+    page.fill(7);
     // Ten writes in flight, the next issued as soon as any completes (the stager's pool).
     const inFlight = new Set<Promise<void>>();
     let peak = 0;
