@@ -65,6 +65,18 @@ export async function readAllAt(handle: fsp.FileHandle, into: Uint8Array, len: n
   return done;
 }
 
+/** readAllAt on the calling thread: one read at a time, no thread-pool round trip between them. */
+export function readAllAtSync(fd: number, into: Uint8Array, len: number, pos: number, direct: boolean): number {
+  let done = 0;
+  while (done < len) {
+    const n = fs.readSync(fd, into, done, len - done, pos + done);
+    if (n === 0) break;
+    done += n;
+    if (direct && n % DIRECT_ALIGN !== 0) break;
+  }
+  return done;
+}
+
 /** An O_DIRECT open: the handle, or why the file system refused the flag (then handle is null). */
 export interface DirectOpen {
   handle: fsp.FileHandle | null;

@@ -3,7 +3,7 @@
 import type { promises as fsp } from 'node:fs';
 import { runsIn } from '../kernel/bit-runs.js';
 import { Arena, type ArenaRegion } from '../kernel/index.js';
-import { DIRECT_ALIGN, readAllAt } from '../io/file-io.js';
+import { DIRECT_ALIGN, readAllAt, readAllAtSync } from '../io/file-io.js';
 import type { PositionalSource } from '../io/source.js';
 import type { RamBlock } from './ram-block.js';
 
@@ -40,6 +40,12 @@ export interface PageReaderOptions {
   depth?: number;
   /** Use O_DIRECT when the file system and offsets allow (default true). */
   direct?: boolean;
+  /**
+   * O_DIRECT reads on the calling thread, one at a time (`depth` is then 1; where O_DIRECT is not
+   * possible, reads stay in flight): the fastest way through a fragmented file, for callers with no
+   * other I/O to overlap (verify). The event loop gets a turn every 10 ms. Default false.
+   */
+  blocking?: boolean;
 }
 
 /** Options of RamBlock.chunks. */
@@ -50,14 +56,16 @@ export interface ChunkOptions extends PageReaderOptions {
 
 const DEFAULT_CHUNK = 4 << 20;
 const DEFAULT_DEPTH = 4;
+// Blocking reads give the event loop a turn this often (timers, signals, a library caller's other work).
+const BLOCKING_TURN_MS = 10;
 // Most chunks one zero chunk of readMappedPages stands for (64 MiB of 4 MiB chunks).
 const ZERO_SPAN_CHUNKS = 16;
 
-/** An arena sized for one reader: `depth` data slots plus their scan bitmaps. */
+/** An arena sized for one reader: a data slot per read in flight and one more, plus their scan bitmaps. */
 export function readerArena(opts: PageReaderOptions = {}): Arena {
   const chunk = opts.chunkBytes ?? DEFAULT_CHUNK;
   const depth = opts.depth ?? DEFAULT_DEPTH;
-  return new Arena({ bytes: depth * (chunk + 2 * DIRECT_ALIGN) + (1 << 20) });
+  return new Arena({ bytes: (depth + 1) * (chunk + 2 * DIRECT_ALIGN) + (1 << 20) });
 }
 
 /** Runs `fn` with a reader arena made for it (its memory is the garbage collector's once `fn` is done). */
@@ -103,11 +111,12 @@ export class PageReads {
   private constructor(
     private readonly source: PositionalSource,
     private readonly handle: fsp.FileHandle | null,
+    private readonly blocking: boolean,
   ) {}
 
-  /** Opens the O_DIRECT descriptor when `direct` and the source offers one. */
-  static async open(source: PositionalSource, direct: boolean): Promise<PageReads> {
-    return new PageReads(source, direct ? ((await source.openDirect?.()) ?? null) : null);
+  /** Opens the O_DIRECT descriptor when `direct` and the source offers one; `blocking` reads it on the calling thread. */
+  static async open(source: PositionalSource, direct: boolean, blocking = false): Promise<PageReads> {
+    return new PageReads(source, direct ? ((await source.openDirect?.()) ?? null) : null, blocking);
   }
 
   /** True when aligned reads bypass the page cache (lengths are then rounded up to DIRECT_ALIGN). */
@@ -118,6 +127,13 @@ export class PageReads {
   /** Reads up to `len` bytes at `pos` into `into`; O_DIRECT when buffer, position and length are aligned. */
   read(into: Uint8Array, len: number, pos: number): Promise<number> {
     const aligned = pos % DIRECT_ALIGN === 0 && len % DIRECT_ALIGN === 0 && into.byteOffset % DIRECT_ALIGN === 0;
+    if (this.handle && aligned && this.blocking) {
+      try {
+        return Promise.resolve(readAllAtSync(this.handle.fd, into, len, pos, true));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     if (this.handle && aligned) return readAllAt(this.handle, into, len, pos, true);
     return this.source.readInto(into.subarray(0, len), pos);
   }
@@ -147,11 +163,16 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
   const fileSize = source.size;
   const chunkPages = chunkPagesFor(b.pageSize, opts);
   const chunkBytes = chunkPages * b.pageSize;
-  const depth = opts.depth ?? DEFAULT_DEPTH;
   const aligned = b.pagesOffset % DIRECT_ALIGN === 0 && chunkBytes % DIRECT_ALIGN === 0;
-  const pages = await PageReads.open(source, (opts.direct ?? true) && aligned);
+  const pages = await PageReads.open(source, (opts.direct ?? true) && aligned, opts.blocking);
+  // Without O_DIRECT (a file system refusing it, an unaligned page area) reads stay in flight as usual.
+  const blocking = (opts.blocking ?? false) && pages.direct;
+  const depth = blocking ? 1 : (opts.depth ?? DEFAULT_DEPTH);
+  let turn = performance.now();
   const direct = pages.direct;
-  const pool = slots(arena, depth, chunkBytes + DIRECT_ALIGN, chunkPages);
+  // One slot more than reads in flight: the next read is issued before the chunk it follows is scanned.
+  const ring = depth + 1;
+  const pool = slots(arena, ring, chunkBytes + DIRECT_ALIGN, chunkPages);
   // Only chunks that start inside the file are read: a hostile used length cannot make this loop long.
   const chunks = Math.min(Math.ceil(b.pages / chunkPages), Math.max(0, Math.ceil((fileSize - b.pagesOffset) / chunkBytes)));
   const pagesOf = (k: number) => Math.min(b.pages - k * chunkPages, chunkPages);
@@ -163,7 +184,7 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
   const zeros = span > 0 ? { data: new Uint8Array(span * chunkBytes), bits: new Uint8Array((span * chunkPages) / 8) } : null;
   const issue = (j: number) => {
     const k = read[j]!;
-    const slot = pool[j % depth]!;
+    const slot = pool[j % ring]!;
     const pos = b.pagesOffset + k * chunkBytes;
     const len = pagesOf(k) * b.pageSize;
     const want = direct ? Math.ceil(len / DIRECT_ALIGN) * DIRECT_ALIGN : len;
@@ -182,9 +203,10 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
         k = last;
         continue;
       }
-      const n = pagesOf(k);
-      yield scanSlot(pool[j % depth]!, await pool[j % depth]!.pending!, b, arena, firstPage, n);
+      const got = await pool[j % ring]!.pending!;
+      if (blocking && performance.now() - turn > BLOCKING_TURN_MS) turn = await nextTurn();
       if (j + depth < read.length) issue(j + depth);
+      yield scanSlot(pool[j % ring]!, got, b, arena, firstPage, pagesOf(k));
       j++;
     }
   } finally {
@@ -196,6 +218,12 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
     }
     await pages.close();
   }
+}
+
+/** Resolves after a whole turn of the event loop (timers, I/O callbacks); the time then. */
+function nextTurn(): Promise<number> {
+  // From an I/O callback, a first immediate runs before this iteration's end; the second comes after the next one's timers.
+  return new Promise((resolve) => setImmediate(() => setImmediate(() => resolve(performance.now()))));
 }
 
 /** The chunk a finished read left in `slot`: bytes the file did not supply read as zeros, scanned and masked. */

@@ -37,8 +37,11 @@ export interface VerifyOptions {
 
 // Below this many bytes of page-area chunks without a set bit, reading them costs less than asking FIEMAP.
 const READ_ALL_BELOW = 256 << 20;
-// The page reader's default chunk: the unit a skip applies to.
-const READ_CHUNK = 4 << 20;
+// Plain verify reads one chunk at a time on the main thread, at dd's best read size: the reads of a
+// fragmented file are the whole cost, and concurrent O_DIRECT reads of one are slower (bench/FINDINGS.md).
+// The digests keep the reader's default: their hashing is the cost, and reads in flight overlap it.
+const BLOCKING_READS = { blocking: true, chunkBytes: 1 << 20 } as const;
+const DIGEST_READS = { chunkBytes: 4 << 20 } as const;
 
 /** qemu-img check convention. */
 export const VerifyExit = { OK: 0, NOT_CHECKED: 1, ERRORS: 2, WARNINGS: 3 } as const;
@@ -154,10 +157,11 @@ async function checkPages(source: PositionalSource, streamOffset: number, map: S
   const streamBlocks: RamBlock[] = map.blocks.flatMap((b) => (b.stream && !b.stream.ignored ? [b.stream] : []));
   // The bytes before the stream (offset=N prefix, libvirt header) hold disk blocks too.
   const metadataBytes = map.metadata.reduce((n, s) => n + Math.max(0, Math.floor(s.end / 4096) - Math.ceil(s.start / 4096)) * 4096, 0) + (await nonZeroBlockBytes(source, streamOffset));
-  const dataRanges = await fileDataRanges(source, mapped);
+  const reads = opts.digest || opts.contentDigest ? DIGEST_READS : BLOCKING_READS;
+  const dataRanges = await fileDataRanges(source, mapped, reads.chunkBytes);
   const r = await withReaderArena((arena) =>
-    checkContent(source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, contentDigest: opts.contentDigest, dataRanges, progress: opts.progress, direct: opts.direct }),
-  opts);
+    checkContent(source, metadataBytes, mapped, streamBlocks, arena, findings, { digest: opts.digest ?? false, contentDigest: opts.contentDigest, dataRanges, progress: opts.progress, direct: opts.direct, ...reads }),
+  { ...opts, ...reads });
   return { digests: r.digests, content: opts.contentDigest ? combineKnown(map, r.contentBlocks) : null };
 }
 
@@ -165,13 +169,13 @@ async function checkPages(source: PositionalSource, streamOffset: number, map: S
  * Where the file holds data, when that can save reading: page areas beyond their set bits larger
  * than READ_ALL_BELOW, in a file on a file system with FIEMAP. Null means read every chunk.
  */
-async function fileDataRanges(source: PositionalSource, mapped: MappedBlock[]): Promise<ByteRange[] | null> {
+async function fileDataRanges(source: PositionalSource, mapped: MappedBlock[], chunkBytes: number): Promise<ByteRange[] | null> {
   const path = source instanceof FileSource ? source.procPath() : null;
   if (path === null) return null;
   // Only chunks without a set bit can be skipped: a dense guest's extent list would cost, not save.
   let skippable = 0;
   for (const b of mapped) {
-    const chunkPages = Math.max(8, Math.floor(READ_CHUNK / b.pageSize / 8) * 8);
+    const chunkPages = Math.max(8, Math.floor(chunkBytes / b.pageSize / 8) * 8);
     for (let p = 0; p < b.pages; p += chunkPages) if (!hasSetBit(b.bitmap, p, Math.min(chunkPages, b.pages - p))) skippable += chunkPages * b.pageSize;
   }
   return skippable < READ_ALL_BELOW ? null : dataRanges(path);

@@ -2,7 +2,7 @@
 // or from naive decoding of the raw bytes, never from the reader itself.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MigrationFile, MappedRamBlock, FormatError } from '../../src/index.js';
+import { MigrationFile, MappedRamBlock, FormatError, readerArena, type ChunkOptions, type RamBlock } from '../../src/index.js';
 import { FIXTURES, getFixture, fixtureAvailableOffline, type Fixture } from '../support/fixtures.js';
 import { describeQemu } from '../support/qemu.js';
 
@@ -66,6 +66,12 @@ async function checkFixture(fx: Fixture): Promise<void> {
     expect(Buffer.from(await mem.readPage(probe)).equals(ram.subarray(probe * PAGE, (probe + 1) * PAGE))).toBe(true);
     expect(Buffer.from(await mem.read(probe * PAGE + 4000, 300)).equals(ram.subarray(probe * PAGE + 4000, probe * PAGE + 4300))).toBe(true);
 
+    // Chunk by chunk, each way of reading gives QEMU's RAM image: reads in flight, and one at a time on
+    // the calling thread (verify's way) in chunks of 1 MiB.
+    for (const opts of [{}, { depth: 1 }, { blocking: true, chunkBytes: MiB }] satisfies ChunkOptions[]) {
+      expect((await chunkedContent(mem, opts)).equals(ram), JSON.stringify(opts)).toBe(true);
+    }
+
     // Runs of present pages agree with isPresent.
     let runPages = 0;
     for (const run of mem.presentRuns()) {
@@ -99,6 +105,21 @@ async function checkFixture(fx: Fixture): Promise<void> {
   } finally {
     await file.close();
   }
+}
+
+/** A block's guest-visible content gathered from chunks(); checks the chunks tile the block. */
+async function chunkedContent(block: RamBlock, opts: ChunkOptions): Promise<Buffer> {
+  const content = Buffer.alloc(block.usedLength);
+  let next = 0;
+  const arena = readerArena(opts);
+  for await (const c of block.chunks(arena, opts)) {
+    expect(c.firstPage).toBe(next);
+    content.set(c.data, c.firstPage * block.pageSize);
+    next = c.firstPage + c.pages;
+  }
+  arena.reset();
+  expect(next).toBe(block.pages);
+  return content;
 }
 
 const committed = Object.values(FIXTURES).filter((f) => f.commit).map((f) => f.name);
