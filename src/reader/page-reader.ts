@@ -108,11 +108,16 @@ function slots(arena: Arena, depth: number, chunkBytes: number, chunkPages: numb
  * own reads (a compressed save, a snapshot's clusters, a file system refusing O_DIRECT).
  */
 export class PageReads {
+  /** True when aligned reads are O_DIRECT reads on the calling thread (asked for, and O_DIRECT opened). */
+  readonly blocking: boolean;
+
   private constructor(
     private readonly source: PositionalSource,
     private readonly handle: fsp.FileHandle | null,
-    private readonly blocking: boolean,
-  ) {}
+    blocking: boolean,
+  ) {
+    this.blocking = blocking && handle !== null;
+  }
 
   /** Opens the O_DIRECT descriptor when `direct` and the source offers one; `blocking` reads it on the calling thread. */
   static async open(source: PositionalSource, direct: boolean, blocking = false): Promise<PageReads> {
@@ -127,13 +132,8 @@ export class PageReads {
   /** Reads up to `len` bytes at `pos` into `into`; O_DIRECT when buffer, position and length are aligned. */
   read(into: Uint8Array, len: number, pos: number): Promise<number> {
     const aligned = pos % DIRECT_ALIGN === 0 && len % DIRECT_ALIGN === 0 && into.byteOffset % DIRECT_ALIGN === 0;
-    if (this.handle && aligned && this.blocking) {
-      try {
-        return Promise.resolve(readAllAtSync(this.handle.fd, into, len, pos, true));
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    }
+    // The executor runs now: a blocking read is done on return, and its error becomes the rejection.
+    if (this.handle && aligned && this.blocking) return new Promise((resolve) => resolve(readAllAtSync(this.handle!.fd, into, len, pos, true)));
     if (this.handle && aligned) return readAllAt(this.handle, into, len, pos, true);
     return this.source.readInto(into.subarray(0, len), pos);
   }
@@ -166,7 +166,7 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
   const aligned = b.pagesOffset % DIRECT_ALIGN === 0 && chunkBytes % DIRECT_ALIGN === 0;
   const pages = await PageReads.open(source, (opts.direct ?? true) && aligned, opts.blocking);
   // Without O_DIRECT (a file system refusing it, an unaligned page area) reads stay in flight as usual.
-  const blocking = (opts.blocking ?? false) && pages.direct;
+  const blocking = pages.blocking;
   const depth = blocking ? 1 : (opts.depth ?? DEFAULT_DEPTH);
   let turn = performance.now();
   const direct = pages.direct;
