@@ -21,7 +21,7 @@ const file = path.join(workDir, 'guest.mig');
 const log = (...a) => console.error('[compare.bench]', ...a);
 process.on('exit', () => fs.rmSync(workDir, { recursive: true, force: true }));
 
-if (!fs.existsSync(path.join(root, 'dist/compare/compare.js'))) spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+if (!fs.existsSync(path.join(root, 'dist/cli/mram.cjs'))) spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
 const { MappedRamWriter, MigrationFile } = await import(path.join(root, 'dist/index.js'));
 
 async function makeFile() {

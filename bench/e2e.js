@@ -64,7 +64,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(13
 
 const qv = qemuVersion();
 if (!qv) throw new Error('qemu-system-x86_64 not found (scripts/install-qemu.sh)');
-if (!fs.existsSync(path.join(root, 'dist/cli/main.js'))) spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+if (!fs.existsSync(path.join(root, 'dist/cli/mram.cjs'))) spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
 
 // ---------------------------------------------------------------- guest RAM: half the pages random
 
@@ -137,7 +137,7 @@ const destRam = path.join(shmDir, 'dest-ram');
 const startedAt = new Date();
 const git = (args) => spawnSync('git', args, { cwd: root, encoding: 'utf8' }).stdout?.trim() ?? '';
 // dist/ is what runs: note the commit and whether src/ had uncommitted changes (built or not).
-const build = { commit: git(['rev-parse', '--short', 'HEAD']), srcDirty: git(['status', '--porcelain', '--', 'src', 'assembly']) !== '', distBuilt: fs.statSync(path.join(root, 'dist/cli/main.js')).mtime.toISOString() };
+const build = { commit: git(['rev-parse', '--short', 'HEAD']), srcDirty: git(['status', '--porcelain', '--', 'src', 'assembly']) !== '', distBuilt: fs.statSync(path.join(root, 'dist/cli/mram.cjs')).mtime.toISOString() };
 log(`guest ${MEM_MIB} MiB, ${RUNS} runs, work dir ${workDir}`);
 let t = performance.now();
 const guest = makeGuest(ram, presentBin);

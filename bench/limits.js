@@ -27,7 +27,7 @@ const BENCHES = [
   { key: 'write', script: 'write-limits.js', json: 'write-limits.json' },
 ];
 
-if (!fs.existsSync(path.join(root, 'dist/index.js'))) spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+if (!fs.existsSync(path.join(root, 'dist/cli/mram.cjs'))) spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
 
 /** Runs a bench unless skipped or absent; returns its JSON (null when there is none). */
 function runBench(b) {

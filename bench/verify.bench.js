@@ -22,7 +22,7 @@ const file = path.join(workDir, 'guest.mig');
 const log = (...a) => console.error('[verify.bench]', ...a);
 process.on('exit', () => fs.rmSync(workDir, { recursive: true, force: true }));
 
-if (!fs.existsSync(path.join(root, 'dist/writer/index.js'))) spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+if (!fs.existsSync(path.join(root, 'dist/cli/mram.cjs'))) spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
 const { MappedRamWriter } = await import(path.join(root, 'dist/writer/index.js'));
 
 /** A mapped-ram file of one `pc.ram` block: runs of RUN_PAGES random pages alternate with zero runs. */

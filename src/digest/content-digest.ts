@@ -1,6 +1,7 @@
 // The content digest of guest RAM (spec/format.md §12): SHA-256 over the non-zero pages only, so it
 // costs O(present pages) and is the same for the same RAM in every encoding (mapped-ram, stream, ...).
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { nodeCrypto } from '../io/builtins.js';
 import type { Arena } from '../kernel/index.js';
 import type { MigrationFile } from '../reader/migration-file.js';
 import type { PageChunk, PageReaderOptions } from '../reader/page-reader.js';
@@ -26,8 +27,8 @@ export interface ContentDigest {
  * left out are the same RAM.
  */
 export class BlockContentHasher {
-  private readonly data: Hash = createHash('sha256');
-  private readonly runs: Hash = createHash('sha256');
+  private readonly data: Hash = nodeCrypto().createHash('sha256');
+  private readonly runs: Hash = nodeCrypto().createHash('sha256');
   // Small runs (a page here and there) are gathered before hashing: an update costs about what
   // hashing a 4 KiB page does, a copy far less.
   private readonly stage = new Uint8Array(STAGE_BYTES);
@@ -84,7 +85,7 @@ export class BlockContentHasher {
     head.writeBigUInt64BE(BigInt(this.usedLength), 1 + id.length);
     head.writeUInt32BE(this.pageSize, 9 + id.length);
     head[13 + id.length] = this.leftOut ? 1 : 0;
-    const h = createHash('sha256').update(head);
+    const h = nodeCrypto().createHash('sha256').update(head);
     if (!this.leftOut) h.update(this.runs.digest()).update(this.data.digest());
     return h.digest();
   }
@@ -130,7 +131,7 @@ export class BlockContentHasher {
 /** The guest-wide digest from each block's 32-byte digest: SHA-256(magic ‖ digests in idstr byte order). */
 export function combineContentDigests(blocks: ReadonlyMap<string, Buffer>): ContentDigest {
   const ids = [...blocks.keys()].sort((a, b) => Buffer.compare(Buffer.from(a, 'latin1'), Buffer.from(b, 'latin1')));
-  const h = createHash('sha256').update(CONTENT_DIGEST_MAGIC);
+  const h = nodeCrypto().createHash('sha256').update(CONTENT_DIGEST_MAGIC);
   for (const id of ids) h.update(blocks.get(id)!);
   return { digest: h.digest('hex'), blocks: Object.fromEntries(ids.map((id) => [id, blocks.get(id)!.toString('hex')])) };
 }

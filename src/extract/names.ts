@@ -5,7 +5,7 @@
 // is reversible ('%' is always escaped). Names longer than 240 bytes are cut and get '~' plus 16
 // hex digits of the idstr's SHA-256, keeping them distinct.
 // Example: "/rom@etc/acpi/tables" → "%2From@etc%2Facpi%2Ftables.ram".
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../io/builtins.js';
 import path from 'node:path';
 import { UsageError } from '../format/errors.js';
 
@@ -21,7 +21,7 @@ export function blockFileName(idstr: string): string {
     stem += KEEP.test(ch) || (ch === '.' && i > 0) ? ch : `%${code.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   if (stem.length > MAX_STEM) {
-    const h = createHash('sha256').update(Buffer.from(idstr, 'latin1')).digest('hex').slice(0, 16);
+    const h = nodeCrypto().createHash('sha256').update(Buffer.from(idstr, 'latin1')).digest('hex').slice(0, 16);
     stem = `${stem.slice(0, MAX_STEM - 17)}~${h}`;
   }
   return `${stem}.ram`;

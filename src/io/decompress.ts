@@ -1,6 +1,7 @@
 // Compressed save payloads (libvirt's gzip … zstd formats), decompressed as a stream by the program
 // libvirt itself runs (`zstd -dc` …): no decompressed temporary file is ever written.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { childProcess } from './builtins.js';
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FormatError } from '../format/errors.js';
@@ -58,7 +59,7 @@ class Decompressor {
     const fd = fs.openSync(file, 'r');
     try {
       skipBytes(fd, offset);
-      this.child = spawn(cmd[0]!, cmd.slice(1), { stdio: [fd, 'pipe', 'pipe'] });
+      this.child = childProcess().spawn(cmd[0]!, cmd.slice(1), { stdio: [fd, 'pipe', 'pipe'] });
     } finally {
       fs.closeSync(fd);
     }

@@ -1,6 +1,6 @@
 // The two descriptors of a mapped-ram save, as QEMU keeps them: a buffered one for the main
 // stream (headers, bitmaps, device state, vmdesc) and an O_DIRECT one for page areas.
-import { execFile } from 'node:child_process';
+import { childProcess } from './builtins.js';
 import { constants as fsc, promises as fsp } from 'node:fs';
 import { UsageError } from '../format/errors.js';
 import { openDirect, writeAllAt, writeAllAtSync, writeFailure } from './file-io.js';
@@ -42,7 +42,7 @@ function dropCache(fd: number, path: string, span: Span): Promise<void> {
     return Promise.resolve();
   }
   return new Promise((resolve) => {
-    execFile('dd', ['if=/dev/null', `of=${path}`, 'oflag=nocache', 'conv=notrunc', 'count=0', 'status=none'], () => resolve());
+    childProcess().execFile('dd', ['if=/dev/null', `of=${path}`, 'oflag=nocache', 'conv=notrunc', 'count=0', 'status=none'], () => resolve());
   });
 }
 

@@ -1,6 +1,6 @@
 // Where a file holds data: its allocated extents from the kernel's FIEMAP, through e2fsprogs' `filefrag`
 // (Node exposes neither SEEK_DATA nor the ioctl). Callers fall back to reading everything on null.
-import { execFile } from 'node:child_process';
+import { childProcess } from './builtins.js';
 
 /** A byte range [start, end) of a file. */
 export interface ByteRange {
@@ -21,7 +21,7 @@ const EXTENT_LINE = /^\s*\d+:\s*(\d+)\.\.\s*(\d+):/;
 export async function dataRanges(path: string): Promise<ByteRange[] | null> {
   const out = await new Promise<string | null>((resolve) => {
     // -b1: offsets in bytes; -e: one line per extent; LC_ALL=C: the column layout parsed below.
-    execFile('filefrag', ['-v', '-e', '-b1', '--', path], { encoding: 'utf8', maxBuffer: MAX_OUTPUT, timeout: TIMEOUT_MS, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout) =>
+    childProcess().execFile('filefrag', ['-v', '-e', '-b1', '--', path], { encoding: 'utf8', maxBuffer: MAX_OUTPUT, timeout: TIMEOUT_MS, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout) =>
       resolve(err ? null : stdout),
     );
   });

@@ -1,7 +1,6 @@
 // Compressed clusters: zlib (raw deflate, as qcow2_zlib_decompress) through Node, zstd through the
 // `zstd` program (Node 20 has no zstd). Output must fill the cluster exactly, as QEMU requires.
-import { spawn } from 'node:child_process';
-import { constants as zc, inflateRawSync } from 'node:zlib';
+import { childProcess, nodeZlib } from '../io/builtins.js';
 import { le32 } from '../format/bytes.js';
 import { FormatError } from '../format/errors.js';
 import type { CompressionType } from './header.js';
@@ -17,7 +16,8 @@ function inflateZlib(data: Uint8Array, clusterSize: number, at: number): Uint8Ar
   try {
     // Sync flush: the descriptor rounds the length up to 512-byte sectors, so bytes of the next
     // cluster may follow; the cap keeps a hostile stream from expanding past one cluster.
-    return inflateRawSync(data, { finishFlush: zc.Z_SYNC_FLUSH, maxOutputLength: clusterSize });
+    const zlib = nodeZlib();
+    return zlib.inflateRawSync(data, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: clusterSize });
   } catch (e) {
     throw new FormatError(at, 'a zlib (raw deflate) compressed cluster', (e as Error).message);
   }
@@ -53,7 +53,7 @@ export function zstdFrameLength(b: Uint8Array, at: number): number {
 
 function inflateZstd(frame: Uint8Array, clusterSize: number, at: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    const child = spawn('zstd', ['-dcq'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = childProcess().spawn('zstd', ['-dcq'], { stdio: ['pipe', 'pipe', 'pipe'] });
     const out = new Uint8Array(clusterSize);
     let n = 0;
     let err = '';

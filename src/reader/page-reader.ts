@@ -41,9 +41,10 @@ export interface PageReaderOptions {
   /** Use O_DIRECT when the file system and offsets allow (default true). */
   direct?: boolean;
   /**
-   * O_DIRECT reads on the calling thread, one at a time (`depth` is then 1; where O_DIRECT is not
-   * possible, reads stay in flight): the fastest way through a fragmented file, for callers with no
-   * other I/O to overlap (verify). The event loop gets a turn every 10 ms. Default false.
+   * O_DIRECT reads on the calling thread, one at a time into one buffer, each once the chunk before
+   * it is consumed (`depth` is then 1; where O_DIRECT is not possible, reads stay in flight): the
+   * fastest way through a fragmented file, for callers with no other I/O to overlap (verify). The
+   * event loop gets a turn every 10 ms. Default false.
    */
   blocking?: boolean;
 }
@@ -170,8 +171,10 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
   const depth = blocking ? 1 : (opts.depth ?? DEFAULT_DEPTH);
   let turn = performance.now();
   const direct = pages.direct;
-  // One slot more than reads in flight: the next read is issued before the chunk it follows is scanned.
-  const ring = depth + 1;
+  // Reads in flight: one slot more than their number, as the next read is issued before the chunk it
+  // follows is scanned. A blocking read overlaps nothing, so it waits until its chunk is consumed and
+  // one slot serves: the buffer the kernel zero-fills holes into and the scan reads stays in cache.
+  const ring = blocking ? 1 : depth + 1;
   const pool = slots(arena, ring, chunkBytes + DIRECT_ALIGN, chunkPages);
   // Only chunks that start inside the file are read: a hostile used length cannot make this loop long.
   const chunks = Math.min(Math.ceil(b.pages / chunkPages), Math.max(0, Math.ceil((fileSize - b.pagesOffset) / chunkBytes)));
@@ -205,8 +208,9 @@ export async function* readMappedPages(source: PositionalSource, b: MappedPages,
       }
       const got = await pool[j % ring]!.pending!;
       if (blocking && performance.now() - turn > BLOCKING_TURN_MS) turn = await nextTurn();
-      if (j + depth < read.length) issue(j + depth);
+      if (!blocking && j + depth < read.length) issue(j + depth);
       yield scanSlot(pool[j % ring]!, got, b, arena, firstPage, pagesOf(k));
+      if (blocking && j + 1 < read.length) issue(j + 1);
       j++;
     }
   } finally {

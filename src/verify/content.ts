@@ -1,5 +1,5 @@
 // Page-data checks (zero pages under set bits, stale data, unwritten bitmap, holes, short file) and digests.
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { hex } from '../format/errors.js';
 import { escapeControl } from '../format/escape.js';
 import type { Arena } from '../kernel/index.js';
@@ -10,6 +10,7 @@ import type { MappedBlock } from './layout.js';
 import { readMappedPages, type PageChunk, type PageReaderOptions } from '../reader/page-reader.js';
 import { BlockContentHasher } from '../digest/content-digest.js';
 import { hasSetBit } from '../kernel/bit-runs.js';
+import { nodeCrypto } from '../io/builtins.js';
 import { overlapsAny, type ByteRange } from '../io/extents.js';
 
 /** What checkContent computes besides its findings, and how it reads. */
@@ -122,7 +123,7 @@ export async function checkContent(
 /** Reads one mapped-ram page area (skipping chunks that hold nothing), tallying, hashing and digesting. */
 async function passMapped(file: PositionalSource, b: MappedBlock, arena: Arena, run: ContentRun): Promise<MappedPass> {
   const p: MappedPass = { zeroSet: new PageTally(), stale: new PageTally(), missing: new PageTally(), set: 0, scanned: 0, covered: 0 };
-  const hash = run.opts.digest ? createHash('sha256') : null;
+  const hash = run.opts.digest ? nodeCrypto().createHash('sha256') : null;
   const content = run.opts.contentDigest ? new BlockContentHasher(b.id, b.usedLength, b.pageSize) : null;
   const ranges = run.opts.dataRanges;
   const at = (page: number) => b.pagesOffset + page * b.pageSize;
@@ -188,7 +189,7 @@ function reportMapped(file: PositionalSource, b: MappedBlock, p: MappedPass, fin
  */
 async function passStream(file: PositionalSource, b: RamBlock, arena: Arena, findings: Findings, run: ContentRun): Promise<void> {
   const content = run.opts.contentDigest ? new BlockContentHasher(b.id, b.usedLength, b.pageSize) : null;
-  let hash = run.opts.digest ? createHash('sha256') : null;
+  let hash = run.opts.digest ? nodeCrypto().createHash('sha256') : null;
   if (hash && b.usedLength > maxStreamDigest(file.size)) {
     findings.add('W_UNCHECKED', b.entry.entryOffset, `no digest of block ${name(b.id)}: it declares ${b.usedLength} bytes, more than a stream of ${file.size} bytes can send (QEMU leaves pages never sent as they are)`, b.id);
     hash = null;

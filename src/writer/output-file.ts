@@ -1,6 +1,6 @@
 // A file that appears under its final name only when complete: written under a temporary name
 // beside the target, published at the end, removed on failure or interruption.
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../io/builtins.js';
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../format/errors.js';
@@ -16,7 +16,7 @@ const MAX_NAMED_TEMP = 200;
 export function tempPathFor(target: string): string {
   const base = path.basename(target);
   if (Buffer.byteLength(base) <= MAX_NAMED_TEMP) return path.join(path.dirname(target), `.${base}.mram-tmp-${process.pid}`);
-  const h = createHash('sha256').update(base).digest('hex').slice(0, 16);
+  const h = nodeCrypto().createHash('sha256').update(base).digest('hex').slice(0, 16);
   return path.join(path.dirname(target), `.mram-tmp-${process.pid}-${h}`);
 }
 

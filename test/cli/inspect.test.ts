@@ -90,7 +90,7 @@ describe('mram inspect', () => {
   });
 
   it('a garbled magic and a garbled footer are named with their offsets (real binary)', async () => {
-    if (!existsSync(path.join(REPO_ROOT, 'dist/cli/main.js'))) throw new Error('run npm run build first');
+    if (!existsSync(path.join(REPO_ROOT, 'dist/cli/mram.cjs'))) throw new Error('run npm run build first');
     const p = path.join(tmp, 'garbled.mig');
     const bytes = readFileSync(mr.file);
     bytes[1] = 0x00;

@@ -9,12 +9,13 @@ import { currentGeneration, makeTempDir } from '../support/qemu.js';
 export const CLI = path.join(REPO_ROOT, 'bin/mram.js');
 
 let built = false;
-/** Compiles src → dist once per worker (bin/mram.js runs dist/cli/main.js). */
+/** Compiles src → dist and bundles the CLI once per worker (bin/mram.js runs dist/cli/mram.cjs). */
 export function buildCli(): void {
   if (built || distIsFresh()) return;
   // Type errors elsewhere in the tree must not block emitting the CLI; the check is that it exists.
   spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: REPO_ROOT, stdio: 'ignore' });
-  if (!fs.existsSync(path.join(REPO_ROOT, 'dist/cli/convert.js'))) throw new Error('npm run build:ts did not produce dist/cli/convert.js');
+  spawnSync(process.execPath, ['scripts/bundle-cli.mjs'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  if (!distIsFresh()) throw new Error('npm run build:ts && npm run build:cli did not produce a fresh dist/cli/mram.cjs');
   built = true;
 }
 
@@ -41,11 +42,11 @@ export function firstDifferentPage(a: Uint8Array, b: Uint8Array, pageSize = 4096
   return -1;
 }
 
-/** dist/cli/main.js newer than every source file: no rebuild needed. */
+/** The CLI bundle newer than every source file: no rebuild needed. */
 function distIsFresh(): boolean {
-  const main = path.join(REPO_ROOT, 'dist/cli/main.js');
-  if (!fs.existsSync(main) || !fs.existsSync(path.join(REPO_ROOT, 'dist/cli/convert.js'))) return false;
-  const built = fs.statSync(main).mtimeMs;
+  const bundle = path.join(REPO_ROOT, 'dist/cli/mram.cjs');
+  if (!fs.existsSync(bundle)) return false;
+  const built = fs.statSync(bundle).mtimeMs;
   const newest = (d: string): number =>
     fs.readdirSync(d, { withFileTypes: true }).reduce((m, e) => {
       const p = path.join(d, e.name);
