@@ -9,8 +9,18 @@ export interface CliIO {
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
-/** The process's own stdout, stderr and stdin. */
-export const processIO: CliIO = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+/** The process's own stdout, stderr and stdin, each made when first used (stdin's costs a command that reads none). */
+export const processIO: CliIO = {
+  get stdout() {
+    return process.stdout;
+  },
+  get stderr() {
+    return process.stderr;
+  },
+  get stdin() {
+    return process.stdin;
+  },
+};
 
 /** Exit codes shared by all commands (verify adds 2 and 3 for findings). */
 export const EXIT_OK = 0;

@@ -246,14 +246,15 @@ function scanSlot(slot: Slot, got: number, b: MappedPages, arena: Arena, firstPa
 /** present = scanned AND bitmap; pages with data under a clear bit are zeroed (the guest never sees them). */
 function maskToBitmap(data: Uint8Array, b: MappedPages, firstPage: number, pages: number, scanned: Uint8Array, present: Uint8Array, stale: Uint8Array): void {
   const base = firstPage >>> 3;
+  let anyStale = 0;
   for (let i = 0; i < scanned.length; i++) {
     const valid = i === scanned.length - 1 && pages & 7 ? (1 << (pages & 7)) - 1 : 0xff;
     const s = scanned[i]! & valid;
     const f = b.bitmap[base + i]! & valid;
     present[i] = s & f;
-    stale[i] = s & ~f & 0xff;
+    anyStale |= stale[i] = s & ~f & 0xff;
   }
-  for (const r of runsIn(stale, 0, pages)) data.fill(0, r.start * b.pageSize, (r.start + r.count) * b.pageSize);
+  if (anyStale) for (const r of runsIn(stale, 0, pages)) data.fill(0, r.start * b.pageSize, (r.start + r.count) * b.pageSize);
 }
 
 /**
