@@ -57,13 +57,11 @@ export async function extractBlock(file: MigrationFile, block: RamBlock, out: st
     try {
       // Never-sent pages of a stream stay holes: only chunks with data are read.
       for await (const c of block.chunks(arena, { ...opts, presentOnly: true })) {
-        for (const run of runsIn(c.present, 0, c.pages)) {
-          const from = run.start * block.pageSize;
-          const len = run.count * block.pageSize;
-          // Chunks sit at 4096-aligned arena offsets; with pages of 4096 multiples, runs are aligned.
-          await pages.write(c.data.subarray(from, from + len), (c.firstPage + run.start) * block.pageSize);
-          written += len;
-        }
+        // Chunks sit at 4096-aligned arena offsets; with pages of 4096 multiples, runs are aligned.
+        const runs = [...runsIn(c.present, 0, c.pages)].map((r) => [r.start * block.pageSize, (r.start + r.count) * block.pageSize] as const);
+        // The chunk stays as it is until the next is asked for: its runs are written by then.
+        await pages.writeRuns(c.data, runs, c.firstPage * block.pageSize);
+        for (const [start, end] of runs) written += end - start;
         opts.progress?.(Math.min(block.usedLength, (c.firstPage + c.pages) * block.pageSize), block.usedLength);
       }
       // Durable before the rename, so a crash never leaves a plausible-looking image.

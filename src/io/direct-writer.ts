@@ -3,7 +3,7 @@
 import { childProcess } from './builtins.js';
 import { constants as fsc, promises as fsp } from 'node:fs';
 import { UsageError } from '../format/errors.js';
-import { openDirect, writeAllAt, writeAllAtSync, writeFailure } from './file-io.js';
+import { openDirect, writeAllAt, writeFailure, writeRunsAt, type ByteRuns } from './file-io.js';
 import { nativeIo } from './native.js';
 
 /** O_DIRECT for page writes: auto (fall back with a warning), on (fail if refused), off. */
@@ -95,13 +95,32 @@ export class PageAreaFile {
    * position/length be multiples of the block size. The first write runs alone: it is the probe.
    */
   async write(data: Uint8Array, position: number): Promise<void> {
-    if (this.directNow && data.length < SCATTERED_RUN) return this.writeScattered(data, position);
+    if (this.directNow && data.length < SCATTERED_RUN) return this.writeScattered(data, [[0, data.length]], position);
     if (this.probe === null) {
       this.probe = this.firstWrite(data, position);
       return this.probe;
     }
     await this.probe;
     await this.writeAll(data, position);
+  }
+
+  /**
+   * Writes each run of `data` ([start, end) of it, disjoint) at `position + start`. Runs shorter than
+   * SCATTERED_RUN go through the page cache as one batch (on the thread pool with the native helper,
+   * so the caller's thread stays free); longer ones are O_DIRECT writes as with `write`. `data` must
+   * stay as it is until this settles.
+   */
+  async writeRuns(data: Uint8Array, runs: ByteRuns, position: number): Promise<void> {
+    if (!this.directNow) {
+      // A refused O_DIRECT probe reopens the descriptor buffered: wait for it.
+      await this.probe;
+      await writeRunsAt(this.handle.fd, data, runs, position, this.name);
+      for (const [start, end] of runs) this.bytesWritten += end - start;
+      return;
+    }
+    const whole = runs.filter(([start, end]) => end - start >= SCATTERED_RUN);
+    const scattered = whole.length === 0 ? runs : runs.filter(([start, end]) => end - start < SCATTERED_RUN);
+    await Promise.all([this.writeScattered(data, scattered, position), ...whole.map(([start, end]) => this.write(data.subarray(start, end), position + start))]);
   }
 
   private async firstWrite(data: Uint8Array, position: number): Promise<void> {
@@ -125,16 +144,20 @@ export class PageAreaFile {
     this.bytesWritten += data.length;
   }
 
-  private async writeScattered(data: Uint8Array, position: number): Promise<void> {
+  private async writeScattered(data: Uint8Array, runs: ByteRuns, position: number): Promise<void> {
+    if (runs.length === 0) return;
     // Opened once even with several writes in flight (the stager queues them).
     this.cached ??= fsp.open(this.path, fsc.O_WRONLY);
     const fd = (await this.cached).fd;
     if (this.failure) throw this.failure;
-    writeAllAtSync(fd, data, position, this.name);
-    this.bytesWritten += data.length;
-    this.windowBytes += data.length;
-    this.windowStart = Math.min(this.windowStart, position);
-    this.windowEnd = Math.max(this.windowEnd, position + data.length);
+    await writeRunsAt(fd, data, runs, position, this.name);
+    // Counted once written: a window's write-back covers only pages already in the page cache.
+    for (const [start, end] of runs) {
+      this.bytesWritten += end - start;
+      this.windowBytes += end - start;
+      this.windowStart = Math.min(this.windowStart, position + start);
+      this.windowEnd = Math.max(this.windowEnd, position + end);
+    }
     if (this.windowBytes < WRITEBACK_WINDOW) return;
     while (this.writeBacks.length >= WRITEBACKS_IN_FLIGHT) await this.writeBacks[0];
     // Another queued write may have started this window's write-back while this one waited.

@@ -28,6 +28,26 @@ export async function writeAllAt(handle: fsp.FileHandle, bytes: Uint8Array, posi
   }
 }
 
+/** Byte ranges [start, end) of a buffer, each written at `position + start`. */
+export type ByteRuns = ReadonlyArray<readonly [number, number]>;
+
+/**
+ * Writes each run of `bytes` ([start, end) of it) at `position + start` through a buffered
+ * descriptor: one batch on the thread pool through the native helper (`bytes` must not change until
+ * it settles), else one synchronous write per run. Failures name `name`.
+ */
+export async function writeRunsAt(fd: number, bytes: Uint8Array, runs: ByteRuns, position: number, name: string): Promise<void> {
+  if (!nativeIo) {
+    for (const [start, end] of runs) writeAllAtSync(fd, bytes.subarray(start, end), position + start, name);
+    return;
+  }
+  const triples = new Float64Array(runs.length * 3);
+  runs.forEach(([start, end], i) => triples.set([start, end, position + start], i * 3));
+  await nativeIo.pwriteRuns(fd, bytes, triples).catch((e) => {
+    throw writeFailure(e, name);
+  });
+}
+
 /**
  * writeAllAt for a buffered descriptor, synchronously: a write into the page cache is a copy, and
  * a promise round trip per isolated page would cost more than the copy.

@@ -1,7 +1,8 @@
 // Stages pages in aligned arena extents, scans them for zeros, and writes runs of present pages
 // in file order, a queue of them waiting in the kernel; keeps each block's bitmap (bit set = data in the slot).
 import { UsageError } from '../format/errors.js';
-import type { PageAreaFile } from '../io/direct-writer.js';
+import { SCATTERED_RUN, type PageAreaFile } from '../io/direct-writer.js';
+import type { ByteRuns } from '../io/file-io.js';
 import { threadpoolSize } from '../io/threadpool.js';
 import { Arena, type ArenaRegion } from '../kernel/arena.js';
 import { getBit, POPCOUNT8, runsIn, setBit, setSpan } from '../kernel/bit-runs.js';
@@ -67,7 +68,7 @@ export class PageStager {
   private current: Extent | null = null;
   private readonly maxWrites: number;
   private writing = 0;
-  private readonly writeQueue: Array<{ data: Uint8Array; position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private readonly writeQueue: Array<{ data: Uint8Array; runs: ByteRuns; position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
   private failure: unknown = null;
   /** Page bytes handed to the page-area file, zero gaps included. */
   bytesWritten = 0;
@@ -291,9 +292,14 @@ export class PageStager {
     const { layout } = ext.block;
     const base = ext.index * this.extentPages;
     const pages = Math.min(this.extentPages, layout.pages - base);
-    const runs = this.writeRuns(ext, pages);
-    // The runs of one extent are disjoint: all of them join the write queue at once.
-    await Promise.all(runs.map(([start, end]) => this.queueWrite(ext.region.view.subarray(start * ps, end * ps), layout.pagesOffset + (base + start) * ps)));
+    const runs = this.writeRuns(ext, pages).map(([start, end]) => [start * ps, end * ps] as const);
+    // The runs of one extent are disjoint: all of them join the write queue at once, each long one
+    // as a write of its own, the short ones as one batch (the page-area file writes them together).
+    const short = runs.filter(([start, end]) => end - start < SCATTERED_RUN);
+    const writes = runs.filter(([start, end]) => end - start >= SCATTERED_RUN).map((r) => [r]);
+    if (short.length > 0) writes.push(short);
+    const at = layout.pagesOffset + base * ps;
+    await Promise.all(writes.map((w) => this.queueWrite(ext.region.view, w, at)));
   }
 
   /**
@@ -313,10 +319,10 @@ export class PageStager {
     return runs;
   }
 
-  /** Writes in the order they were queued, `maxWrites` at a time. */
-  private queueWrite(data: Uint8Array, position: number): Promise<void> {
+  /** Writes (runs of `data`, placed from `position`) in the order they were queued, `maxWrites` at a time. */
+  private queueWrite(data: Uint8Array, runs: ByteRuns, position: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.writeQueue.push({ data, position, resolve, reject });
+      this.writeQueue.push({ data, runs, position, resolve, reject });
       this.pump();
     });
   }
@@ -325,9 +331,9 @@ export class PageStager {
     while (this.writing < this.maxWrites && this.writeQueue.length > 0) {
       const w = this.writeQueue.shift()!;
       this.writing++;
-      this.file.write(w.data, w.position).then(
+      this.file.writeRuns(w.data, w.runs, w.position).then(
         () => {
-          this.bytesWritten += w.data.length;
+          for (const [start, end] of w.runs) this.bytesWritten += end - start;
           w.resolve();
         },
         w.reject,

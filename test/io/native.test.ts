@@ -60,6 +60,39 @@ describe('native helper', () => {
     }
   });
 
+  it.runIf(onBuiltPlatform)('pwriteRuns writes each run at its position off the main thread; errors and bad runs reject', async () => {
+    const file = path.join(dir, 'runs');
+    const fd = fs.openSync(file, 'w');
+    try {
+      const bytes = crypto.randomBytes(64 * 4096);
+      // Every other page of the buffer, each to the slot 100 pages further on.
+      const runs = Array.from({ length: 32 }, (_, i) => [2 * i * 4096, (2 * i + 1) * 4096, (2 * i + 100) * 4096]).flat();
+      const pending = nativeIo!.pwriteRuns(fd, bytes, new Float64Array(runs));
+      expect(pending).toBeInstanceOf(Promise);
+      await pending;
+      const back = fs.readFileSync(file);
+      expect(back.length).toBe(163 * 4096);
+      for (let p = 0; p < 163; p++) {
+        const page = back.subarray(p * 4096, (p + 1) * 4096);
+        const src = p >= 100 && (p - 100) % 2 === 0 ? bytes.subarray((p - 100) * 4096, (p - 99) * 4096) : Buffer.alloc(4096);
+        expect(page.equals(src), `page ${p}`).toBe(true);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    const closed = fs.openSync(path.join(dir, 'closed'), 'w');
+    fs.closeSync(closed);
+    await expect(nativeIo!.pwriteRuns(closed, new Uint8Array(4096), new Float64Array([0, 4096, 0]))).rejects.toMatchObject({ code: 'EBADF', message: 'EBADF: bad file descriptor, write' });
+    const full = fs.openSync('/dev/full', 'w');
+    try {
+      await expect(nativeIo!.pwriteRuns(full, new Uint8Array(4096), new Float64Array([0, 4096, 0]))).rejects.toMatchObject({ code: 'ENOSPC' });
+      // A run outside the buffer is refused, never read.
+      await expect(nativeIo!.pwriteRuns(full, new Uint8Array(4096), new Float64Array([0, 8192, 0]))).rejects.toMatchObject({ code: 'EINVAL' });
+    } finally {
+      fs.closeSync(full);
+    }
+  });
+
   const haveCc = spawnSync('cc', ['--version']).status === 0 && fs.existsSync('/usr/include/node/node_api.h');
   it.runIf(onBuiltPlatform && haveCc)('the committed prebuilt is what native/mram-io.c builds to (scripts/build-native.sh)', () => {
     const built = path.join(dir, 'mram-io.node');

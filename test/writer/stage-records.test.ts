@@ -134,8 +134,12 @@ describe('in-place staging of page records', () => {
     const PS = 4096;
     const EXTENT = EXTENT_PAGES * PS;
     const writes: Array<{ position: number; bytes: number[] }> = [];
-    // Records the writes (first byte of each page) instead of writing a file.
-    const file = { write: async (data: Uint8Array, position: number) => void writes.push({ position, bytes: Array.from({ length: data.length / PS }, (_, k) => data[k * PS]!) }) };
+    // Records the writes (first byte of each page of each run) instead of writing a file.
+    const file = {
+      writeRuns: async (data: Uint8Array, runs: ReadonlyArray<readonly [number, number]>, position: number) => {
+        for (const [start, end] of runs) writes.push({ position: position + start, bytes: Array.from({ length: (end - start) / PS }, (_, k) => data[start + k * PS]!) });
+      },
+    };
     const stager = new PageStager(file as unknown as PageAreaFile, PS, { extentBytes: EXTENT, arena: new Arena({ bytes: PageStager.arenaBytes({ extentBytes: EXTENT }) + (1 << 20) }) });
     const layout = placeBlock({ id: 'pc.ram', usedLength: PAGES * PS }, 100);
     stager.addBlock(layout);
