@@ -59,6 +59,8 @@ export class PageAreaFile {
   private windowStart = Infinity;
   private windowEnd = 0;
   private writeBacks: Promise<void>[] = [];
+  // The scattered batch in flight: the next one starts when it is done.
+  private batch: Promise<void> = Promise.resolve();
   // The first failed write-back: thrown by the next page write or sync, never lost.
   private failure: unknown = null;
   bytesWritten = 0;
@@ -150,7 +152,11 @@ export class PageAreaFile {
     this.cached ??= fsp.open(this.path, fsc.O_WRONLY);
     const fd = (await this.cached).fd;
     if (this.failure) throw this.failure;
-    await writeRunsAt(fd, data, runs, position, this.name);
+    // One batch at a time: buffered writes to one file take its inode lock, so batches in parallel only contend.
+    const prev = this.batch;
+    const mine = prev.then(() => writeRunsAt(fd, data, runs, position, this.name));
+    this.batch = mine.catch(() => undefined);
+    await mine;
     // Counted once written: a window's write-back covers only pages already in the page cache.
     for (const [start, end] of runs) {
       this.bytesWritten += end - start;

@@ -42,7 +42,12 @@ export async function writeRunsAt(fd: number, bytes: Uint8Array, runs: ByteRuns,
     return;
   }
   const triples = new Float64Array(runs.length * 3);
-  runs.forEach(([start, end], i) => triples.set([start, end, position + start], i * 3));
+  for (let i = 0; i < runs.length; i++) {
+    const [start, end] = runs[i]!;
+    triples[3 * i] = start;
+    triples[3 * i + 1] = end;
+    triples[3 * i + 2] = position + start;
+  }
   await nativeIo.pwriteRuns(fd, bytes, triples).catch((e) => {
     throw writeFailure(e, name);
   });

@@ -20,7 +20,8 @@ export interface StagerOptions {
    */
   maxZeroGap?: number;
   /**
-   * Write syscalls in flight, issued in queue (file) order; default: libuv's threadpool size
+   * Writes in flight (a long run each, or one extent's short runs as a batch), issued in queue
+   * (file) order; default: libuv's threadpool size
    * less 2, at least 3. ext4 runs one file's allocating O_DIRECT writes one at a time, but a queue
    * waiting in the kernel keeps the disk busy across the main thread's pauses (bench/README.md);
    * two threads stay free for the input's reads (a read queued behind the writes stalls the pipeline).
