@@ -14,6 +14,11 @@ export type DirectIoMode = 'auto' | 'on' | 'off';
  * writes one at a time, each waiting for the disk, so isolated pages would cost a disk round trip each.
  */
 export const SCATTERED_RUN = 256 << 10;
+
+/** True for a run ([start, end) bytes) that an O_DIRECT page-area file writes through the page cache. */
+export function isScattered([start, end]: readonly [number, number]): boolean {
+  return end - start < SCATTERED_RUN;
+}
 /** Buffered bytes written back and dropped from the page cache at a time. */
 const WRITEBACK_WINDOW = 32 << 20;
 /**
@@ -120,8 +125,8 @@ export class PageAreaFile {
       for (const [start, end] of runs) this.bytesWritten += end - start;
       return;
     }
-    const whole = runs.filter(([start, end]) => end - start >= SCATTERED_RUN);
-    const scattered = whole.length === 0 ? runs : runs.filter(([start, end]) => end - start < SCATTERED_RUN);
+    const whole = runs.filter((r) => !isScattered(r));
+    const scattered = whole.length === 0 ? runs : runs.filter(isScattered);
     await Promise.all([this.writeScattered(data, scattered, position), ...whole.map(([start, end]) => this.write(data.subarray(start, end), position + start))]);
   }
 

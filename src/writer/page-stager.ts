@@ -1,7 +1,7 @@
 // Stages pages in aligned arena extents, scans them for zeros, and writes runs of present pages
 // in file order, a queue of them waiting in the kernel; keeps each block's bitmap (bit set = data in the slot).
 import { UsageError } from '../format/errors.js';
-import { SCATTERED_RUN, type PageAreaFile } from '../io/direct-writer.js';
+import { isScattered, type PageAreaFile } from '../io/direct-writer.js';
 import type { ByteRuns } from '../io/file-io.js';
 import { threadpoolSize } from '../io/threadpool.js';
 import { Arena, type ArenaRegion } from '../kernel/arena.js';
@@ -296,8 +296,8 @@ export class PageStager {
     const runs = this.writeRuns(ext, pages).map(([start, end]) => [start * ps, end * ps] as const);
     // The runs of one extent are disjoint: all of them join the write queue at once, each long one
     // as a write of its own, the short ones as one batch (the page-area file writes them together).
-    const short = runs.filter(([start, end]) => end - start < SCATTERED_RUN);
-    const writes = runs.filter(([start, end]) => end - start >= SCATTERED_RUN).map((r) => [r]);
+    const short = runs.filter(isScattered);
+    const writes = runs.filter((r) => !isScattered(r)).map((r) => [r]);
     if (short.length > 0) writes.push(short);
     const at = layout.pagesOffset + base * ps;
     await Promise.all(writes.map((w) => this.queueWrite(ext.region.view, w, at)));
