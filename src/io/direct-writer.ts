@@ -64,8 +64,13 @@ export class PageAreaFile {
   private windowStart = Infinity;
   private windowEnd = 0;
   private writeBacks: Promise<void>[] = [];
-  // The scattered batch in flight: the next one starts when it is done.
+  // The batch of runs in flight (never rejects): the next one starts when it is done.
   private batch: Promise<void> = Promise.resolve();
+  // Page writes not yet settled. close() waits for them: the native helper writes to the raw
+  // descriptor on the thread pool, which FileHandle.close() cannot see, and a closed descriptor's
+  // number goes to the next file opened.
+  private readonly writes = new Set<Promise<void>>();
+  private closing = false;
   // The first failed write-back: thrown by the next page write or sync, never lost.
   private failure: unknown = null;
   bytesWritten = 0;
@@ -101,7 +106,11 @@ export class PageAreaFile {
    * Writes all of `data` at `position`. With O_DIRECT, data must sit in aligned (arena) memory and
    * position/length be multiples of the block size. The first write runs alone: it is the probe.
    */
-  async write(data: Uint8Array, position: number): Promise<void> {
+  write(data: Uint8Array, position: number): Promise<void> {
+    return this.tracked(() => this.put(data, position));
+  }
+
+  private async put(data: Uint8Array, position: number): Promise<void> {
     if (this.directNow && data.length < SCATTERED_RUN) return this.writeScattered(data, [[0, data.length]], position);
     if (this.probe === null) {
       this.probe = this.firstWrite(data, position);
@@ -117,17 +126,31 @@ export class PageAreaFile {
    * so the caller's thread stays free); longer ones are O_DIRECT writes as with `write`. `data` must
    * stay as it is until this settles.
    */
-  async writeRuns(data: Uint8Array, runs: ByteRuns, position: number): Promise<void> {
+  writeRuns(data: Uint8Array, runs: ByteRuns, position: number): Promise<void> {
+    return this.tracked(() => this.putRuns(data, runs, position));
+  }
+
+  private async putRuns(data: Uint8Array, runs: ByteRuns, position: number): Promise<void> {
     if (!this.directNow) {
       // A refused O_DIRECT probe reopens the descriptor buffered: wait for it.
       await this.probe;
-      await writeRunsAt(this.handle.fd, data, runs, position, this.name);
+      await this.inTurn(this.handle.fd, data, runs, position);
       for (const [start, end] of runs) this.bytesWritten += end - start;
       return;
     }
     const whole = runs.filter((r) => !isScattered(r));
     const scattered = whole.length === 0 ? runs : runs.filter(isScattered);
-    await Promise.all([this.writeScattered(data, scattered, position), ...whole.map(([start, end]) => this.write(data.subarray(start, end), position + start))]);
+    await Promise.all([this.writeScattered(data, scattered, position), ...whole.map(([start, end]) => this.put(data.subarray(start, end), position + start))]);
+  }
+
+  /** Runs a page write, known to close() until it settles; refused once the file is closing. */
+  private tracked(write: () => Promise<void>): Promise<void> {
+    if (this.closing) return Promise.reject(new Error(`writing ${this.name}: the page-area file is closed`));
+    const p = write();
+    this.writes.add(p);
+    const done = () => void this.writes.delete(p);
+    p.then(done, done);
+    return p;
   }
 
   private async firstWrite(data: Uint8Array, position: number): Promise<void> {
@@ -157,11 +180,7 @@ export class PageAreaFile {
     this.cached ??= fsp.open(this.path, fsc.O_WRONLY);
     const fd = (await this.cached).fd;
     if (this.failure) throw this.failure;
-    // One batch at a time: buffered writes to one file take its inode lock, so batches in parallel only contend.
-    const prev = this.batch;
-    const mine = prev.then(() => writeRunsAt(fd, data, runs, position, this.name));
-    this.batch = mine.catch(() => undefined);
-    await mine;
+    await this.inTurn(fd, data, runs, position);
     // Counted once written: a window's write-back covers only pages already in the page cache.
     for (const [start, end] of runs) {
       this.bytesWritten += end - start;
@@ -180,6 +199,13 @@ export class PageAreaFile {
       })
       .finally(() => this.writeBacks.splice(this.writeBacks.indexOf(done), 1));
     this.writeBacks.push(done);
+  }
+
+  /** Writes a batch of runs once the batch before it is done: buffered writes to one file take its inode lock, so batches in parallel only contend. */
+  private inTurn(fd: number, data: Uint8Array, runs: ByteRuns, position: number): Promise<void> {
+    const mine = this.batch.then(() => writeRunsAt(fd, data, runs, position, this.name));
+    this.batch = mine.catch(() => undefined);
+    return mine;
   }
 
   /** Waits for the write-backs in flight; throws the first that failed. */
@@ -218,7 +244,9 @@ export class PageAreaFile {
 
   /** Closes the descriptors. */
   async close(): Promise<void> {
-    // A write-back still in flight (a failed command) must not outlive its descriptor.
+    // Writes and write-backs still in flight (a failed command) must not outlive their descriptor.
+    this.closing = true;
+    await Promise.allSettled(this.writes);
     await this.settle().catch(() => undefined);
     try {
       await (await this.cached)?.close();

@@ -123,3 +123,36 @@ describe('PageAreaFile: isolated pages through the page cache', () => {
     expect(fs.statSync(file).blocks * 512).toBeLessThan((pages / 2) * 4096 * 1.01);
   });
 });
+
+describe('PageAreaFile: close with a batch of runs still being written', () => {
+  // With the native helper a batch is written on the thread pool to the raw descriptor, which
+  // FileHandle.close() does not track: closed under it, the writes would fail (EBADF) or land in
+  // whatever file took the descriptor number next. A failed command closes while writes are in flight.
+  for (const mode of ['auto', 'off'] as const) {
+    it(`${mode === 'auto' ? 'O_DIRECT' : 'buffered'}: close waits, and every page of the batch lands`, async () => {
+      const file = path.join(dir, `close-${mode}`);
+      const pages = (64 << 20) / 4096;
+      fs.writeFileSync(file, '');
+      fs.truncateSync(file, pages * 4096);
+      const f = await PageAreaFile.open(file, mode, () => undefined);
+      const data = new Arena({ bytes: 65 << 20 }).alloc(pages * 4096).view;
+      for (let p = 0; p < pages; p++) data.fill((p & 0x7f) | 1, p * 4096, (p + 1) * 4096);
+      const runs: [number, number][] = [];
+      for (let p = 0; p < pages; p += 2) runs.push([p * 4096, (p + 1) * 4096]);
+      const batch = f.writeRuns(data, runs, 0);
+      await f.close();
+      // Opened right after the close: it would take the descriptor number a stray write goes to.
+      const other = path.join(dir, `close-${mode}-other`);
+      fs.writeFileSync(other, '');
+      const fd = fs.openSync(other, 'r+');
+      await expect(batch).resolves.toBeUndefined();
+      fs.closeSync(fd);
+      expect(fs.statSync(other).size).toBe(0);
+      const b = fs.readFileSync(file);
+      for (let p = 0; p < pages; p++) {
+        const want = p % 2 ? 0 : (p & 0x7f) | 1;
+        if (b[p * 4096] !== want || b[(p + 1) * 4096 - 1] !== want) throw new Error(`page ${p}: ${b[p * 4096]}, expected ${want}`);
+      }
+    });
+  }
+});
