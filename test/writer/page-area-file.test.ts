@@ -146,6 +146,7 @@ describe('PageAreaFile: close with a batch of runs still being written', () => {
       fs.writeFileSync(other, '');
       const fd = fs.openSync(other, 'r+');
       await expect(batch).resolves.toBeUndefined();
+      await expect(f.writeRuns(data, runs.slice(0, 1), 0)).rejects.toThrow(/close-\w+: the page-area file is closed/);
       fs.closeSync(fd);
       expect(fs.statSync(other).size).toBe(0);
       const b = fs.readFileSync(file);
