@@ -54,18 +54,10 @@ export async function writeRunsAt(fd: number, bytes: Uint8Array, runs: ByteRuns,
 }
 
 /**
- * writeAllAt for a buffered descriptor, synchronously: a write into the page cache is a copy, and
- * a promise round trip per isolated page would cost more than the copy.
+ * writeAllAt for a buffered descriptor, synchronously (writeRunsAt without the native helper): a
+ * write into the page cache is a copy, and a promise round trip per isolated page would cost more.
  */
-export function writeAllAtSync(fd: number, bytes: Uint8Array, position: number, name: string): void {
-  // The native helper's pwrite (short writes continued there) spares fs.writeSync's per-call cost.
-  if (nativeIo) {
-    try {
-      return nativeIo.pwrite(fd, bytes, position);
-    } catch (e) {
-      throw writeFailure(e, name);
-    }
-  }
+function writeAllAtSync(fd: number, bytes: Uint8Array, position: number, name: string): void {
   for (let done = 0; done < bytes.length; ) {
     let n: number;
     try {
