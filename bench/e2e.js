@@ -15,7 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { qemuLoad, qemuSave, qemuVersion } from './lib/qemu.js';
-import { allocated, cachedBytes, evict, fincore, machine, run, stats, warm } from './lib/measure.js';
+import { allocated, cachedBytes, evict, fincore, machine, plainNodeEnvironment, run, stats, warm } from './lib/measure.js';
 import { summariseProfile } from './lib/profile.js';
 import { barChart, fmt } from './lib/svg.js';
 import { renderTables } from './lib/report.js';
@@ -49,6 +49,7 @@ const MEM_MIB = Math.round(GIB * 1024);
 const PAGE = 4096;
 const MRAM = path.join(root, 'bin/mram.js');
 const log = (...a) => console.error('[e2e]', ...a);
+const environment = plainNodeEnvironment();
 
 const workDir = fs.mkdtempSync(opt.dir ? path.join(opt.dir, 'mram-e2e-') : path.join(root, 'bench', '.e2e-work-'));
 const shmDir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'mram-e2e-'));
@@ -351,6 +352,7 @@ const result = {
   date: startedAt.toISOString(),
   durationSecs: +((Date.now() - startedAt.getTime()) / 1000).toFixed(1),
   machine: machine(qv, workDir),
+  environment,
   build,
   config: { runs: RUNS, guestMiB: MEM_MIB, pageSize: PAGE, ...guest, inputStreamBytes: fs.statSync(stream).size, inputStreamSaveSecs: streamSave.secs, workDir: path.dirname(workDir) },
   units: { gbps: 'present-page bytes (the same N for every tool) / whole-process wall seconds / 1e9', secs: 'wall seconds; mram/dd/sha256sum: process spawn → exit; QEMU: migrate → completed over QMP (guest already started)' },

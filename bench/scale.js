@@ -15,13 +15,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configure, qemuVersion, startGuest } from './lib/qemu.js';
-import { run } from './lib/measure.js';
+import { plainNodeEnvironment, run } from './lib/measure.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const GIB = Number(process.env.MRAM_SCALE_GIB ?? 256);
 const BLOB_MIB = 1;
 const BACKEND = process.env.MRAM_SCALE_BACKEND ?? 'file';
 const log = (...a) => console.error('[scale]', ...a);
+const environment = plainNodeEnvironment();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const dir = fs.mkdtempSync(path.join(process.env.MRAM_BENCH_DIR ?? os.tmpdir(), 'mram-scale-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
@@ -110,6 +111,7 @@ const outputs = {};
 const result = {
   machine: `${os.cpus()[0]?.model ?? '?'}, ${os.cpus().length} cores, Node ${process.version}, QEMU ${qemuVersion()}`,
   loadavg: os.loadavg(),
+  environment,
   guestGiB: GIB,
   qemuSaveSeconds: saved,
   files: { mappedRam: { size: st(mr).size, allocated: st(mr).blocks * 512 }, stream: { size: st(stream).size } },

@@ -100,6 +100,27 @@ export function machine(qemu, dir) {
   };
 }
 
+// Variables some machines set that make every Node process do start-up work mram never needs:
+// NODE_EXTRA_CA_CERTS has Node 20 parse that CA bundle before any JavaScript runs (mram opens no TLS
+// connection). This machine sets it for its own network tools; a libvirt host does not.
+const NODE_START_EXTRAS = ['NODE_EXTRA_CA_CERTS'];
+
+/** Median wall seconds of `node -e 0` over `n` runs, in the current environment. */
+function nodeStart(n = 7) {
+  return stats(Array.from({ length: n }, () => timedSync(process.execPath, ['-e', '0']).s)).median;
+}
+
+/**
+ * Removes NODE_START_EXTRAS from this process's environment, so every command a bench spawns starts
+ * as on a host without them. Returns what was removed and `node -e 0` with and without, for the JSON.
+ */
+export function plainNodeEnvironment() {
+  const removed = NODE_START_EXTRAS.filter((k) => process.env[k] !== undefined);
+  const before = removed.length ? nodeStart() : null;
+  for (const k of removed) delete process.env[k];
+  return { removed, node_start_s: nodeStart(), node_start_with_removed_s: before };
+}
+
 /** Runs `cmd args` synchronously; wall seconds and stdout; throws on a non-zero exit. */
 export function timedSync(cmd, args) {
   const t = process.hrtime.bigint();
