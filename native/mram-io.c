@@ -1,7 +1,7 @@
 // Optional native helper of PageAreaFile (Node-API, so one build serves every Node version): a
 // positioned write without fs.writeSync's per-call cost (about 2.5 µs over pwrite for one 4 KiB
 // page), a batch of such writes done on libuv's thread pool (the write calls of a scattered guest
-// were most of the main thread's time), and posix_fadvise(DONTNEED), which Node lacks. mram works
+// were most of the main thread's time), and posix_fadvise(DONTNEED) and sync_file_range, which Node lacks. mram works
 // without it (slower): see src/io/native.ts. Built by scripts/build-native.sh into
 // prebuilds/linux-x64/mram-io.node.
 #define _GNU_SOURCE
@@ -35,6 +35,28 @@ static napi_value fail(napi_env env, int err, const char *call) {
   return NULL;
 }
 
+// Settles a thread-pool call's promise: resolved, or rejected with errno err from call.
+static void settle(napi_env env, napi_deferred deferred, int err, const char *call) {
+  if (err) {
+    napi_reject_deferred(env, deferred, make_error(env, err, call));
+    return;
+  }
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  napi_resolve_deferred(env, deferred, undefined);
+}
+
+// Queues execute on libuv's thread pool, then complete on the main thread; returns the promise complete settles.
+static napi_value queue(napi_env env, const char *name, napi_async_execute_callback execute, napi_async_complete_callback complete,
+                        void *data, napi_async_work *work, napi_deferred *deferred) {
+  napi_value promise, id;
+  napi_create_promise(env, deferred, &promise);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &id);
+  napi_create_async_work(env, NULL, id, execute, complete, data, work);
+  napi_queue_async_work(env, *work);
+  return promise;
+}
+
 // Writes all of [p, p + len) at pos (short writes continued); 0 or an errno.
 static int write_all(int fd, const char *p, size_t len, off_t pos) {
   for (size_t done = 0; done < len;) {
@@ -51,6 +73,18 @@ static int args(napi_env env, napi_callback_info info, size_t want, napi_value *
   size_t argc = want;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != want) {
     napi_throw_type_error(env, NULL, "wrong number of arguments");
+    return 0;
+  }
+  return 1;
+}
+
+// The (fd, offset, length) arguments of a call on a file range; 0 (a TypeError thrown, naming `usage`) if they are not.
+static int fd_range(napi_env env, napi_callback_info info, const char *usage, int32_t *fd, double *off, double *len) {
+  napi_value argv[3];
+  if (!args(env, info, 3, argv)) return 0;
+  if (napi_get_value_int32(env, argv[0], fd) != napi_ok || napi_get_value_double(env, argv[1], off) != napi_ok ||
+      napi_get_value_double(env, argv[2], len) != napi_ok || !(*off >= 0 && *len >= 0)) {
+    napi_throw_type_error(env, NULL, usage);
     return 0;
   }
   return 1;
@@ -99,12 +133,7 @@ static void batch_execute(napi_env env, void *arg) {
 
 static void batch_complete(napi_env env, napi_status status, void *arg) {
   Batch *b = arg;
-  napi_value result;
-  if (b->err) napi_reject_deferred(env, b->deferred, make_error(env, b->err, "write"));
-  else {
-    napi_get_undefined(env, &result);
-    napi_resolve_deferred(env, b->deferred, result);
-  }
+  settle(env, b->deferred, b->err, "write");
   napi_delete_reference(env, b->bytes);
   napi_delete_async_work(env, b->work);
   free(b->runs);
@@ -137,26 +166,63 @@ static napi_value PwriteRuns(napi_env env, napi_callback_info info) {
   b->data = data;
   b->length = len;
   b->count = rlen / 3;
-  napi_value promise, name;
-  napi_create_promise(env, &b->deferred, &promise);
   napi_create_reference(env, argv[1], 1, &b->bytes);
-  napi_create_string_utf8(env, "mram-io pwriteRuns", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, batch_execute, batch_complete, b, &b->work);
-  napi_queue_async_work(env, b->work);
-  return promise;
+  return queue(env, "mram-io pwriteRuns", batch_execute, batch_complete, b, &b->work, &b->deferred);
+}
+
+// One writeBack call: the range written back, then dropped; the first errno.
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  off_t offset, length;
+  int err;
+  const char *call;
+} WriteBack;
+
+static void writeback_execute(napi_env env, void *arg) {
+  WriteBack *w = arg;
+  // Only this range, unlike fdatasync, which also starts on the window still being written and
+  // contends with those writes; durability is still the caller's final fdatasync.
+  if (sync_file_range(w->fd, w->offset, w->length, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER)) {
+    w->err = errno;
+    w->call = "sync_file_range";
+  } else if ((w->err = posix_fadvise(w->fd, w->offset, w->length, POSIX_FADV_DONTNEED))) {
+    w->call = "fadvise";
+  }
+}
+
+static void writeback_complete(napi_env env, napi_status status, void *arg) {
+  WriteBack *w = arg;
+  settle(env, w->deferred, w->err, w->call);
+  napi_delete_async_work(env, w->work);
+  free(w);
+}
+
+// writeBack(fd, offset, length): Promise<void>. On a thread-pool thread: writes that range's dirty
+// pages back and waits for them (sync_file_range), then drops them from the page cache (DONTNEED).
+static napi_value WriteBackRange(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  double off, len;
+  // Length 0 would mean "to the end of the file" to sync_file_range: never what a window asks.
+  if (!fd_range(env, info, "writeBack(fd, offset, length > 0)", &fd, &off, &len)) return NULL;
+  if (len == 0) {
+    napi_throw_type_error(env, NULL, "writeBack(fd, offset, length > 0)");
+    return NULL;
+  }
+  WriteBack *w = calloc(1, sizeof *w);
+  if (!w) return fail(env, ENOMEM, "sync_file_range");
+  w->fd = fd;
+  w->offset = (off_t)off;
+  w->length = (off_t)len;
+  return queue(env, "mram-io writeBack", writeback_execute, writeback_complete, w, &w->work, &w->deferred);
 }
 
 // dropCache(fd, offset, length): posix_fadvise(POSIX_FADV_DONTNEED) of that range (length 0: to the end).
 static napi_value DropCache(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!args(env, info, 3, argv)) return NULL;
   int32_t fd;
   double off, len;
-  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[1], &off) != napi_ok ||
-      napi_get_value_double(env, argv[2], &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "dropCache(fd, offset, length)");
-    return NULL;
-  }
+  if (!fd_range(env, info, "dropCache(fd, offset, length)", &fd, &off, &len)) return NULL;
   int err = posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
   return err ? fail(env, err, "fadvise") : NULL;
 }
@@ -169,5 +235,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "pwriteRuns", f);
   napi_create_function(env, "dropCache", NAPI_AUTO_LENGTH, DropCache, NULL, &f);
   napi_set_named_property(env, exports, "dropCache", f);
+  napi_create_function(env, "writeBack", NAPI_AUTO_LENGTH, WriteBackRange, NULL, &f);
+  napi_set_named_property(env, exports, "writeBack", f);
   return exports;
 }

@@ -223,10 +223,20 @@ export class PageAreaFile {
     return span;
   }
 
-  /** Writes the buffered twin's pages back, then drops the span's from the page cache. */
+  /**
+   * Writes the buffered twin's pages back, then drops the span's from the page cache: that span
+   * alone with the native helper (sync_file_range, as the C `sfr` writer in bench/ does), else the
+   * whole file's (fdatasync), which also starts on the window still filling and contends with its writes.
+   */
   private async writeBack(span: Span): Promise<void> {
     if (!this.cached || span[1] === 0) return;
     const cached = await this.cached;
+    if (nativeIo) {
+      await nativeIo.writeBack(cached.fd, span[0], span[1] - span[0]).catch((e) => {
+        throw writeFailure(e, this.name);
+      });
+      return;
+    }
     await cached.datasync().catch((e) => {
       throw writeFailure(e, this.name);
     });

@@ -93,6 +93,30 @@ describe('native helper', () => {
     }
   });
 
+  it.runIf(onBuiltPlatform)('writeBack writes one range back and drops it from the page cache, leaving the rest; errors reject', async () => {
+    const file = path.join(dir, 'wb');
+    const fd = fs.openSync(file, 'w');
+    try {
+      // Every other page of 64, one write each, as PageAreaFile writes isolated pages (a range cannot
+      // drop part of the large folio one long write may get).
+      const bytes = crypto.randomBytes(64 * 4096);
+      for (let p = 0; p < 64; p += 2) fs.writeSync(fd, bytes, p * 4096, 4096, p * 4096);
+      // Pages 16..48 only: the 16 outside stay in the cache, as the window still filling does.
+      await nativeIo!.writeBack(fd, 16 * 4096, 32 * 4096);
+      expect(cached(file)).toBe(16 * 4096);
+      fs.fdatasyncSync(fd);
+      nativeIo!.dropCache(fd, 0, 0);
+      const back = fs.readFileSync(file);
+      for (let p = 0; p < 63; p++) expect(back.subarray(p * 4096, (p + 1) * 4096).equals(p % 2 ? Buffer.alloc(4096) : bytes.subarray(p * 4096, (p + 1) * 4096)), `page ${p}`).toBe(true);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const closed = fs.openSync(path.join(dir, 'wb-closed'), 'w');
+    fs.closeSync(closed);
+    await expect(nativeIo!.writeBack(closed, 0, 4096)).rejects.toMatchObject({ code: 'EBADF', message: 'EBADF: bad file descriptor, sync_file_range' });
+    expect(() => nativeIo!.writeBack(closed, 0, 0)).toThrow(TypeError);
+  });
+
   const haveCc = spawnSync('cc', ['--version']).status === 0 && fs.existsSync('/usr/include/node/node_api.h');
   it.runIf(onBuiltPlatform && haveCc)('the committed prebuilt is what native/mram-io.c builds to (scripts/build-native.sh)', () => {
     const built = path.join(dir, 'mram-io.node');
