@@ -246,7 +246,8 @@ export class PageAreaFile {
   /** Makes the written pages durable (fdatasync), leaving none of them in the page cache. */
   async sync(): Promise<void> {
     await this.settle();
-    await this.writeBack(this.nextWindow());
+    // Tracked as page writes are: the helper writes the window back on the raw descriptor.
+    await this.tracked(() => this.writeBack(this.nextWindow()));
     await this.handle.datasync().catch((e) => {
       throw writeFailure(e, this.name);
     });
