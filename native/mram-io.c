@@ -78,12 +78,12 @@ static int args(napi_env env, napi_callback_info info, size_t want, napi_value *
   return 1;
 }
 
-// The (fd, offset, length) arguments of a call on a file range; 0 (a TypeError thrown, naming `usage`) if they are not.
-static int fd_range(napi_env env, napi_callback_info info, const char *usage, int32_t *fd, double *off, double *len) {
+// The (fd, offset, length >= min_len) arguments of a call on a file range; 0 (a TypeError thrown, naming `usage`) if they are not.
+static int fd_range(napi_env env, napi_callback_info info, const char *usage, double min_len, int32_t *fd, double *off, double *len) {
   napi_value argv[3];
   if (!args(env, info, 3, argv)) return 0;
   if (napi_get_value_int32(env, argv[0], fd) != napi_ok || napi_get_value_double(env, argv[1], off) != napi_ok ||
-      napi_get_value_double(env, argv[2], len) != napi_ok || !(*off >= 0 && *len >= 0)) {
+      napi_get_value_double(env, argv[2], len) != napi_ok || !(*off >= 0 && *len >= min_len)) {
     napi_throw_type_error(env, NULL, usage);
     return 0;
   }
@@ -205,11 +205,7 @@ static napi_value WriteBackRange(napi_env env, napi_callback_info info) {
   int32_t fd;
   double off, len;
   // Length 0 would mean "to the end of the file" to sync_file_range: never what a window asks.
-  if (!fd_range(env, info, "writeBack(fd, offset, length > 0)", &fd, &off, &len)) return NULL;
-  if (len == 0) {
-    napi_throw_type_error(env, NULL, "writeBack(fd, offset, length > 0)");
-    return NULL;
-  }
+  if (!fd_range(env, info, "writeBack(fd, offset, length > 0)", 1, &fd, &off, &len)) return NULL;
   WriteBack *w = calloc(1, sizeof *w);
   if (!w) return fail(env, ENOMEM, "sync_file_range");
   w->fd = fd;
@@ -222,7 +218,7 @@ static napi_value WriteBackRange(napi_env env, napi_callback_info info) {
 static napi_value DropCache(napi_env env, napi_callback_info info) {
   int32_t fd;
   double off, len;
-  if (!fd_range(env, info, "dropCache(fd, offset, length)", &fd, &off, &len)) return NULL;
+  if (!fd_range(env, info, "dropCache(fd, offset, length)", 0, &fd, &off, &len)) return NULL;
   int err = posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
   return err ? fail(env, err, "fadvise") : NULL;
 }

@@ -32,20 +32,11 @@ const WRITEBACKS_IN_FLIGHT = 3;
 type Span = [number, number];
 
 /**
- * Drops clean pages of the file from the page cache: those of `span` with posix_fadvise DONTNEED
- * through the native helper (only that span: DONTNEED also starts write-back of the dirty pages it
- * covers, which are the window still filling), else the whole file's with GNU dd, as its manual
- * documents. Best effort: the pages are clean and reclaimable anyway.
+ * Drops the file's clean pages from the page cache without the native helper (whose writeBack
+ * drops each window itself): the whole file's with GNU dd, as its manual documents, since Node
+ * has no posix_fadvise. Best effort: the pages are clean and reclaimable anyway.
  */
-function dropCache(fd: number, path: string, span: Span): Promise<void> {
-  if (nativeIo) {
-    try {
-      nativeIo.dropCache(fd, span[0], span[1] - span[0]);
-    } catch {
-      /* best effort */
-    }
-    return Promise.resolve();
-  }
+function dropCacheWithDd(path: string): Promise<void> {
   return new Promise((resolve) => {
     childProcess().execFile('dd', ['if=/dev/null', `of=${path}`, 'oflag=nocache', 'conv=notrunc', 'count=0', 'status=none'], () => resolve());
   });
@@ -240,7 +231,7 @@ export class PageAreaFile {
     await cached.datasync().catch((e) => {
       throw writeFailure(e, this.name);
     });
-    await dropCache(cached.fd, this.path, span);
+    await dropCacheWithDd(this.path);
   }
 
   /** Makes the written pages durable (fdatasync), leaving none of them in the page cache. */
