@@ -1,24 +1,20 @@
-import { Arena, bitmapBytes, checkPageSize, type ArenaRegion, type ScanResult } from './arena.js';
+import { Arena, bitmapBytes, checkPageSize, type ScanResult } from './arena.js';
 import { bitRuns, type PageRun } from './bit-runs.js';
-import type { Kernel } from './wasm.js';
 
 export { bitmapBytes };
 
-// Bytes of caller data sampled at once, and the size of the stage a differing span is copied into (L2-resident).
+// Bytes of caller data sampled at once: the samples of a span are taken before its pages are compared.
 const SPAN_BYTES = 256 << 10;
-// From this size on differing spans go through a stage: its fresh arena (~1.3 ms, pages faulted in) pays off only on passes this long.
-const STAGE_MIN = 256 << 20;
 // One zero page of the largest page size compared against: a constant, written once so it is
 // resident (memcmp against the kernel's shared zero page measured slower), never written again.
 const ZERO_PAGE = new Uint8Array(65536).fill(1).fill(0);
 
 /**
  * Build the mapped-ram bitmap of `data` (length a multiple of pageSize). Views into an arena's
- * memory are scanned in place by the wasm kernel. Anything else goes span by span (256 KiB): each
- * page's first, middle and last byte are sampled (a non-zero sample settles the page); a span with
- * no sample set is tested all-zero by native memcmp (allZero). A span left undecided is, in a large
- * buffer, copied into an arena stage and scanned by the kernel; otherwise its runs of unsettled
- * pages are compared by memcmp (scanRuns).
+ * memory are scanned in place by the wasm kernel. Anything else goes span by span (256 KiB), without
+ * a copy: each page's first, middle and last byte are sampled (a non-zero sample settles the page);
+ * a span with no sample set is tested all-zero by native memcmp (allZero), and in any other span the
+ * runs of unsettled pages are compared by memcmp (scanRuns).
  */
 export function scanPages(data: Uint8Array, pageSize = 4096): ScanResult {
   checkPageSize(pageSize);
@@ -33,8 +29,6 @@ export function scanPages(data: Uint8Array, pageSize = 4096): ScanResult {
   const zero = pageSize <= ZERO_PAGE.length ? Buffer.from(ZERO_PAGE.buffer, 0, pageSize) : Buffer.alloc(pageSize);
   const spanPages = Math.max(1, SPAN_BYTES / pageSize);
   const hits = new Uint8Array(spanPages);
-  const staged = data.byteLength >= STAGE_MIN && pageSize <= SPAN_BYTES;
-  let stage: Stage | undefined;
   let nonZeroPages = 0;
   for (let s = 0; s < pages; s += spanPages) {
     const e = Math.min(s + spanPages, pages);
@@ -45,12 +39,7 @@ export function scanPages(data: Uint8Array, pageSize = 4096): ScanResult {
       nonZeroPages += settled;
     } else if (settled > 0 || !allZero(buf, zero, s, e, pageSize)) {
       // (An all-zero span, the bulk of a sparse guest, cost only its samples and the two memcmps.)
-      if (staged) {
-        stage ??= newStage();
-        nonZeroPages += scanCopy(stage, data, bitmap, s, e, pageSize);
-      } else {
-        nonZeroPages += scanRuns(buf, zero, hits, bitmap, s, e, pageSize);
-      }
+      nonZeroPages += scanRuns(buf, zero, hits, bitmap, s, e, pageSize);
     }
   }
   return { bitmap, nonZeroPages };
@@ -67,33 +56,6 @@ function sample(buf: Buffer, hits: Uint8Array, s: number, e: number, pageSize: n
     settled += hit;
   }
   return settled;
-}
-
-/** A span-sized region of a private arena, its kernel, and bitmap scratch beside it. */
-interface Stage {
-  kernel: Kernel;
-  pages: ArenaRegion;
-  bits: ArenaRegion;
-}
-
-function newStage(): Stage {
-  const arena = new Arena({ bytes: SPAN_BYTES + 4096 });
-  return { kernel: arena.kernel, pages: arena.alloc(SPAN_BYTES), bits: arena.alloc(4096) };
-}
-
-/**
- * Marks and counts the non-zero pages of span [s, e) by one sequential copy into the stage and one
- * kernel call (not Arena.scan: its checks and bitmap staging cost ~4% a span at 512 MiB).
- */
-function scanCopy(stage: Stage, data: Uint8Array, bitmap: Uint8Array, s: number, e: number, pageSize: number): number {
-  const { kernel, pages, bits } = stage;
-  pages.view.set(data.subarray(s * pageSize, e * pageSize));
-  const first = s & 7;
-  const bytes = (first + e - s + 7) >>> 3;
-  bits.view.fill(0, 0, bytes); // the kernel keeps bits outside the range; they must not carry over into `bitmap`
-  const found = kernel.scanSimd(pages.ptr, (e - s) * pageSize, pageSize, bits.ptr, first);
-  for (let i = 0, b = s >>> 3; i < bytes; i++, b++) bitmap[b] = bitmap[b]! | bits.view[i]!;
-  return found;
 }
 
 /**

@@ -118,8 +118,8 @@ describe('scanPages', () => {
     expect(got.nonZeroPages).toBe(sampled.length + hidden.length);
   });
 
-  it('caller buffer of 256 MiB and more: differing spans copied through the kernel stage', () => {
-    // 256 MiB is scanner.ts STAGE_MIN; three pages more leave a short last span (and, at 64 KiB pages, spans at bit 4).
+  it('caller buffer of 256 MiB: mixed, dense and all-zero spans, and a short last span', () => {
+    // Three pages more than 256 MiB leave a short last span (and, at 64 KiB pages, spans starting at bit 4).
     for (const pageSize of [4096, 65536]) {
       const pages = (256 << 20) / pageSize + 3;
       const data = new Uint8Array(pages * pageSize);
