@@ -80,7 +80,7 @@ function kernelRow(j) {
     work: `1 GiB in memory, worst of 0% / 1/7 / 100% (${worst.density})`,
     work_bytes: bytes,
     mram_s: bytes / worst.paired.simdGbps / 1e9,
-    limit: 'native AVX2 C (bench/native/zeroscan.c, paired)',
+    limit: 'native AVX2 C on the same memory (bench/native/zeroscan.c, paired)',
     limit_s: bytes / worst.paired.nativeGbps / 1e9,
     ratio: worst.paired.ratio,
     target: '≥ 0.95×',

@@ -1,8 +1,9 @@
 // Zero-page scan benchmark: wasm SIMD vs wasm scalar vs the obvious Node approaches vs native AVX2 C.
 // Writes bench/results/scan.json and the scan table block of bench/README.md (the method around it is
 // kept by hand there; findings in bench/FINDINGS.md). `--report-only` re-renders the block from scan.json.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,9 +30,8 @@ const DENSITIES = [
 ];
 const METHODS = ['wasm SIMD', 'wasm scalar', 'Buffer.equals', 'Uint32Array loop'];
 
-// Run the whole bench, and so the native child it spawns, on one CPU. Unpinned, the scheduler put Node and
-// the C process on different vCPUs, and on this VM the two vCPUs stream from RAM at different speeds
-// (about 27 vs 38 GB/s for the same C binary), so the SIMD / native ratio measured CPU placement, not code.
+// Run the whole bench on one CPU. On this VM the two vCPUs stream from RAM at different speeds at times (about
+// 27 vs 38 GB/s for the same C binary); unpinned, a move between passes would show in SIMD / native as code.
 // MRAM_BENCH_CPU picks the CPU (default: the last one); MRAM_BENCH_CPU=none runs unpinned.
 const CPU = process.env.MRAM_BENCH_CPU ?? String(os.cpus().length - 1);
 if (process.platform === 'linux' && CPU !== 'none' && !process.env.MRAM_BENCH_PINNED) {
@@ -112,76 +112,50 @@ function makeTasks(bytes) {
   };
 }
 
-// Compile bench/native/zeroscan.c and start it as a child that times passes on request (see its header).
-function startNative() {
-  if (spawnSync('gcc', ['--version']).status !== 0) return undefined;
+// Build bench/native/zeroscan.c as a Node-API addon and load it: the C scans the same wasm memory as the kernel.
+function loadNative() {
+  const include = [path.join(process.execPath, '../../include/node'), '/usr/include/node'].find((d) => fs.existsSync(path.join(d, 'node_api.h')));
+  if (!include || spawnSync('gcc', ['--version']).status !== 0) return undefined;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mram-zeroscan-'));
-  const exe = path.join(dir, 'zeroscan');
-  const cc = spawnSync('gcc', ['-O3', '-march=native', '-o', exe, path.join(root, 'bench/native/zeroscan.c')], { stdio: 'inherit' });
+  const addon = path.join(dir, 'zeroscan.node');
+  const cc = spawnSync('gcc', ['-O3', '-march=native', '-shared', '-fPIC', `-I${include}`, '-o', addon, path.join(root, 'bench/native/zeroscan.c')], { stdio: 'inherit' });
   if (cc.status !== 0) return undefined;
-  const child = spawn(exe, [], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let pending;
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d) => {
-    out += d;
-    for (let i; (i = out.indexOf('\n')) >= 0; out = out.slice(i + 1)) pending?.(JSON.parse(out.slice(0, i)));
-  });
-  return {
-    pid: child.pid,
-    ask: (cmd) => new Promise((resolve) => ((pending = resolve), child.stdin.write(cmd + '\n'))),
-    close: () => (child.stdin.end(), fs.rmSync(dir, { recursive: true, force: true })),
-  };
+  const { scan } = createRequire(import.meta.url)(addon);
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { scan: (bytes) => scan(memory.buffer, DATA, bytes, BITMAP) };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-// Alternate wasm SIMD and native passes so both see the same machine load; the ratio is the median of pairs.
-// Strictly alternating, with one untimed native pass first, so every timed pass runs right after a pass of
-// the other side: the caches and TLBs (the 1 GiB page tables alone are 2 MiB) are in the same state for both.
+// Alternate wasm SIMD and native passes over the same bytes so both see the same machine load; the ratio is the
+// median of pairs. Strictly alternating, with one untimed native pass first, so every timed pass runs right after
+// a pass of the other side: the caches and TLBs (the 1 GiB page tables alone are 2 MiB) are in the same state for both.
 // (Swapping the order inside pairs would put two passes of the same side back to back, and at 100% density,
-// where a pass touches only three lines per page, the second of those runs warm.)
-async function pairWithNative(native, bytes, every, simdPass) {
-  const filled = await native.ask(`fill ${bytes} ${every}`);
-  if (filled.nonZeroPages !== expectNonZero(bytes, every)) throw new Error('native: wrong non-zero page count');
+// where a pass touches only three lines per page, the second of those runs warm.) 48 pairs at 1 GiB: single passes
+// there swing ±20% on this shared VM, and 16 pairs left the median ±5% from run to run.
+function pairWithNative(native, bytes, every, simdPass) {
+  if (native.scan(bytes) !== expectNonZero(bytes, every)) throw new Error('native: wrong non-zero page count');
   const big = bytes > 64 << 20;
   const reps = big ? 1 : 100;
+  const timed = (pass) => {
+    const t0 = performance.now();
+    for (let r = 0; r < reps; r++) pass();
+    return (performance.now() - t0) / 1000 / reps;
+  };
+  const nativePass = () => native.scan(bytes);
   const wasm = [];
   const nat = [];
-  await native.ask(`pass ${reps} 0`);
-  for (let i = 0; i < (big ? 16 : 40); i++) {
-    const t0 = performance.now();
-    for (let r = 0; r < reps; r++) simdPass();
-    wasm.push((performance.now() - t0) / 1000 / reps);
-    nat.push((await native.ask(`pass ${reps} 0`)).seconds / reps);
+  timed(nativePass);
+  for (let i = 0; i < (big ? 48 : 40); i++) {
+    wasm.push(timed(simdPass));
+    nat.push(timed(nativePass));
   }
   return {
     nativeGbps: bytes / median(nat) / 1e9,
     simdGbps: bytes / median(wasm) / 1e9,
     ratio: median(wasm.map((w, i) => nat[i] / w)),
     pairs: wasm.length,
-    // Each side's buffer must be resident (touched, not the shared zero page) and on the same page size
-    // (transparent huge pages would cut TLB misses on one side only at 1 GiB): recorded, and checked below.
-    buffers: { wasm: bigMapping(process.pid), native: bigMapping(native.pid) },
   };
-}
-
-// The mapping of a process that holds the most resident memory (the 1 GiB buffer: the C heap block or the
-// wasm memory): its resident and transparent-huge-page kB from /proc/PID/smaps (Linux), or null.
-function bigMapping(pid) {
-  try {
-    let best = null;
-    let cur = null;
-    for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
-      if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) cur = { rssKb: 0, anonHugePagesKb: 0 };
-      const m = /^(Rss|AnonHugePages):\s+(\d+) kB/.exec(line);
-      if (!m || !cur) continue;
-      cur[m[1] === 'Rss' ? 'rssKb' : 'anonHugePagesKb'] = +m[2];
-      if (m[1] === 'AnonHugePages' && (!best || cur.rssKb > best.rssKb)) best = cur;
-    }
-    return best;
-  } catch {
-    return null;
-  }
 }
 
 function thpMode() {
@@ -202,7 +176,7 @@ function machine() {
 
 const expectNonZero = (bytes, every) => (every ? Math.ceil(bytes / PAGE / every) : 0);
 const rows = [];
-const native = startNative();
+const native = loadNative();
 const loadBefore = os.loadavg()[0];
 const started = performance.now();
 
@@ -232,7 +206,7 @@ for (const { label: size, bytes } of SIZES) {
       row.stats[task.name] = { p50ms: latency.p50, minMs: latency.min, meanMs: latency.mean, rme: latency.rme, samples: latency.samplesCount };
     }
     if (native) {
-      const n = await pairWithNative(native, bytes, every, tasks['wasm SIMD']);
+      const n = pairWithNative(native, bytes, every, tasks['wasm SIMD']);
       row.gbps['native AVX2'] = n.nativeGbps;
       row.paired = n;
     }
@@ -242,7 +216,6 @@ for (const { label: size, bytes } of SIZES) {
     console.error(`${size} ${density}: done`);
   }
 }
-native?.close();
 
 // A target is met only if it holds at every density (the worst row); the mean is reported alongside.
 const ratios = (size, key) => rows.filter((r) => r.size === size).map((r) => r[key] ?? NaN);
@@ -263,7 +236,6 @@ const result = { date: new Date().toISOString(), machine: info, pageSize: PAGE, 
 console.log(scanTable(rows));
 for (const t of targets) console.log(`${t.met ? 'MET ' : 'MISS'} ${t.target}: worst density ${fmt(t.worst)}×, mean ${fmt(t.mean)}×`);
 console.log(`${info.cpu}, ${info.cores} cores, node ${info.node}; ${seconds.toFixed(0)} s`);
-if (!footing(rows).same) console.log('WARNING: wasm memory and the C buffer differ in transparent huge pages; SIMD / native is not comparable');
 
 fs.mkdirSync(path.dirname(RESULT), { recursive: true });
 fs.writeFileSync(RESULT, JSON.stringify(result, null, 2) + '\n');
@@ -285,26 +257,12 @@ function scanTable(rows) {
   ].join('\n');
 }
 
-// Fairness check: both 1 GiB buffers resident and on the same page size (see bigMapping()).
-function footing(rows) {
-  const bufferRows = rows.filter((r) => r.paired?.buffers?.wasm && r.paired.buffers.native);
-  const thpOn = (b) => b.anonHugePagesKb > b.rssKb / 2;
-  const same = bufferRows.every((r) => thpOn(r.paired.buffers.wasm) === thpOn(r.paired.buffers.native));
-  const big = bufferRows.filter((r) => r.bytes > 64 << 20);
-  const kb = (side) => [...new Set(big.map((r) => r.paired.buffers[side].anonHugePagesKb))].join('/');
-  const rssMiB = (side) => Math.min(...big.map((r) => r.paired.buffers[side].rssKb)) / 1024;
-  const text = big.length
-    ? `1 GiB buffers: wasm memory ${rssMiB('wasm').toFixed(0)} MiB resident, ${kb('wasm')} kB in huge pages; C buffer ${rssMiB('native').toFixed(0)} MiB resident, ${kb('native')} kB in huge pages${same ? '' : ' — **not the same footing: the ratio is not comparable**'}`
-    : 'buffer residency not measured (no /proc)';
-  return { same, text };
-}
-
-/** The generated block of the README's scan section: machine, footing, table, targets. */
+/** The generated block of the README's scan section: machine, table, targets. */
 function renderTables(r) {
   const m = r.machine;
   const load = `1-minute load average ${m.loadavgStart == null ? '' : `${m.loadavgStart.toFixed(1)} at start, `}${m.loadavg[0].toFixed(1)} at end`;
   return `Machine: ${m.cpu}, ${m.cores} cores, Node ${m.node}, ${m.os}; THP \`${m.thp}\`; pinned to CPU ${m.pinnedCpu ?? 'none'}; ${load}
-(above ~1 means other jobs competed for the cores and memory bus); ${r.date}. ${footing(r.rows).text}. Raw numbers: \`bench/results/scan.json\`.
+(above ~1 means other jobs competed for the cores and memory bus); ${r.date}. Raw numbers: \`bench/results/scan.json\`.
 
 ${scanTable(r.rows)}
 

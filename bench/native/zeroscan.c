@@ -1,16 +1,13 @@
 // Native reference for bench/scan.bench.js: AVX2 zero-page scan into a mapped-ram bitmap,
-// same algorithm as the wasm kernel's scan() in assembly/index.ts (first word loaded two pages
+// same algorithm as the wasm kernel's scan() in assembly/scan.ts (first word loaded two pages
 // ahead, sample after a non-zero page, then OR-reduce 128 bytes per test), with 256-bit vectors.
-// Driven over stdin so the bench can alternate native and wasm passes (robust to load drift):
-//   "fill <bytes> <every>"  allocate, zero, make every <every>-th page non-zero (0 = none), warm up
-//   "pass <n> 0"            time n full passes; each command answers one JSON line
-#define _GNU_SOURCE
+// A Node-API addon, so it scans the very bytes the wasm kernel scans (the bench's WebAssembly.Memory):
+// a C child on its own buffer streamed 3-5% faster from placement alone (bench/FINDINGS.md).
+//   scan(memoryBuffer, ptr, len, bitmapPtr) -> non-zero page count (ptr 32-byte aligned, len a multiple of 4096)
 #include <immintrin.h>
+#include <node_api.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define PAGE 4096
 
@@ -55,36 +52,28 @@ static __attribute__((noinline)) size_t scan(const uint8_t *buf, size_t len, uin
   return count;
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
+static napi_value Scan(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  void *base;
+  size_t bytes;
+  int64_t ptr, len, bitmap;
+  napi_value result;
+  if (napi_get_cb_info(env, info, &argc, argv, 0, 0) != napi_ok || argc != 4 ||
+      napi_get_arraybuffer_info(env, argv[0], &base, &bytes) != napi_ok ||
+      napi_get_value_int64(env, argv[1], &ptr) != napi_ok || napi_get_value_int64(env, argv[2], &len) != napi_ok ||
+      napi_get_value_int64(env, argv[3], &bitmap) != napi_ok || ptr < 0 || len < PAGE || len % PAGE || bitmap < 0 ||
+      (size_t)ptr + len > bytes || (size_t)bitmap + (len / PAGE + 63) / 64 * 8 > bytes || ((uintptr_t)base + ptr) % 32) {
+    napi_throw_range_error(env, 0, "scan(memoryBuffer, ptr, len, bitmapPtr): range outside the buffer or misaligned");
+    return 0;
+  }
+  napi_create_uint32(env, (uint32_t)scan((const uint8_t *)base + ptr, (size_t)len, (uint8_t *)base + bitmap), &result);
+  return result;
 }
 
-int main(void) {
-  uint8_t *buf = 0, *bitmap = 0;
-  size_t bytes = 0, count = 0;
-  char cmd[16];
-  unsigned long long a, b;
-  setvbuf(stdout, 0, _IOLBF, 0);
-  while (scanf("%15s %llu %llu", cmd, &a, &b) == 3) {
-    if (!strcmp(cmd, "fill")) {
-      free(buf);
-      free(bitmap);
-      bytes = a;
-      buf = aligned_alloc(PAGE, bytes);
-      bitmap = aligned_alloc(64, (bytes / PAGE + 63) / 64 * 8 + 64);
-      memset(buf, 0, bytes);
-      // Non-zero pages carry a single byte at the very end: the last place a front-to-back compare looks.
-      if (b)
-        for (size_t p = 0; p < bytes / PAGE; p += b) buf[(p + 1) * PAGE - 1] = 1;
-      count = scan(buf, bytes, bitmap); // warm-up pass
-      printf("{\"nonZeroPages\":%zu}\n", count);
-    } else if (!strcmp(cmd, "pass")) {
-      double t0 = now();
-      for (unsigned long long i = 0; i < a; i++) count = scan(buf, bytes, bitmap);
-      printf("{\"seconds\":%.9f,\"nonZeroPages\":%zu}\n", now() - t0, count);
-    }
-  }
-  return 0;
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "scan", NAPI_AUTO_LENGTH, Scan, 0, &fn);
+  napi_set_named_property(env, exports, "scan", fn);
+  return exports;
 }
