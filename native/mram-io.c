@@ -1,7 +1,7 @@
-// Optional native helper of PageAreaFile (Node-API, so one build serves every Node version): a
-// positioned write without fs.writeSync's per-call cost (about 2.5 µs over pwrite for one 4 KiB
-// page), a batch of such writes done on libuv's thread pool (the write calls of a scattered guest
-// were most of the main thread's time), and posix_fadvise(DONTNEED) and sync_file_range, which Node lacks. mram works
+// Optional native helper of PageAreaFile (Node-API, so one build serves every Node version): batches
+// of positioned writes done on libuv's thread pool (the write calls of a scattered guest were most of
+// the main thread's time, and fs.writeSync costs about 2.5 µs over pwrite per 4 KiB page), and the
+// write-back of one range by sync_file_range and posix_fadvise(DONTNEED), which Node lacks. mram works
 // without it (slower): see src/io/native.ts. Built by scripts/build-native.sh into
 // prebuilds/linux-x64/mram-io.node.
 #define _GNU_SOURCE
@@ -78,35 +78,16 @@ static int args(napi_env env, napi_callback_info info, size_t want, napi_value *
   return 1;
 }
 
-// The (fd, offset, length >= min_len) arguments of a call on a file range; 0 (a TypeError thrown, naming `usage`) if they are not.
-static int fd_range(napi_env env, napi_callback_info info, const char *usage, double min_len, int32_t *fd, double *off, double *len) {
+// The (fd, offset, length > 0) arguments of a call on a file range; 0 (a TypeError thrown, naming `usage`) if they are not.
+static int fd_range(napi_env env, napi_callback_info info, const char *usage, int32_t *fd, double *off, double *len) {
   napi_value argv[3];
   if (!args(env, info, 3, argv)) return 0;
   if (napi_get_value_int32(env, argv[0], fd) != napi_ok || napi_get_value_double(env, argv[1], off) != napi_ok ||
-      napi_get_value_double(env, argv[2], len) != napi_ok || !(*off >= 0 && *len >= min_len)) {
+      napi_get_value_double(env, argv[2], len) != napi_ok || !(*off >= 0 && *len > 0)) {
     napi_throw_type_error(env, NULL, usage);
     return 0;
   }
   return 1;
-}
-
-// pwrite(fd, bytes: Uint8Array, position): writes all of bytes at position (short writes retried).
-static napi_value Pwrite(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!args(env, info, 3, argv)) return NULL;
-  int32_t fd;
-  double pos;
-  napi_typedarray_type type;
-  size_t len, off;
-  void *data;
-  napi_value ab;
-  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[2], &pos) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], &type, &len, &data, &ab, &off) != napi_ok || type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "pwrite(fd, Uint8Array, position)");
-    return NULL;
-  }
-  int err = write_all(fd, data, len, (off_t)pos);
-  return err ? fail(env, err, "write") : NULL;
 }
 
 // One pwriteRuns call: the runs are copied, the bytes are held by a reference until the writes are done.
@@ -205,7 +186,7 @@ static napi_value WriteBackRange(napi_env env, napi_callback_info info) {
   int32_t fd;
   double off, len;
   // Length 0 would mean "to the end of the file" to sync_file_range: never what a window asks.
-  if (!fd_range(env, info, "writeBack(fd, offset, length > 0)", 1, &fd, &off, &len)) return NULL;
+  if (!fd_range(env, info, "writeBack(fd, offset, length > 0)", &fd, &off, &len)) return NULL;
   WriteBack *w = calloc(1, sizeof *w);
   if (!w) return fail(env, ENOMEM, "sync_file_range");
   w->fd = fd;
@@ -214,23 +195,10 @@ static napi_value WriteBackRange(napi_env env, napi_callback_info info) {
   return queue(env, "mram-io writeBack", writeback_execute, writeback_complete, w, &w->work, &w->deferred);
 }
 
-// dropCache(fd, offset, length): posix_fadvise(POSIX_FADV_DONTNEED) of that range (length 0: to the end).
-static napi_value DropCache(napi_env env, napi_callback_info info) {
-  int32_t fd;
-  double off, len;
-  if (!fd_range(env, info, "dropCache(fd, offset, length)", 0, &fd, &off, &len)) return NULL;
-  int err = posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
-  return err ? fail(env, err, "fadvise") : NULL;
-}
-
 NAPI_MODULE_INIT() {
   napi_value f;
-  napi_create_function(env, "pwrite", NAPI_AUTO_LENGTH, Pwrite, NULL, &f);
-  napi_set_named_property(env, exports, "pwrite", f);
   napi_create_function(env, "pwriteRuns", NAPI_AUTO_LENGTH, PwriteRuns, NULL, &f);
   napi_set_named_property(env, exports, "pwriteRuns", f);
-  napi_create_function(env, "dropCache", NAPI_AUTO_LENGTH, DropCache, NULL, &f);
-  napi_set_named_property(env, exports, "dropCache", f);
   napi_create_function(env, "writeBack", NAPI_AUTO_LENGTH, WriteBackRange, NULL, &f);
   napi_set_named_property(env, exports, "writeBack", f);
   return exports;
