@@ -222,16 +222,11 @@ export class PageAreaFile {
   private async writeBack(span: Span): Promise<void> {
     if (!this.cached || span[1] === 0) return;
     const cached = await this.cached;
-    if (nativeIo) {
-      await nativeIo.writeBack(cached.fd, span[0], span[1] - span[0]).catch((e) => {
-        throw writeFailure(e, this.name);
-      });
-      return;
-    }
-    await cached.datasync().catch((e) => {
+    const written = nativeIo ? nativeIo.writeBack(cached.fd, span[0], span[1] - span[0]) : cached.datasync();
+    await written.catch((e) => {
       throw writeFailure(e, this.name);
     });
-    await dropCacheWithDd(this.path);
+    if (!nativeIo) await dropCacheWithDd(this.path);
   }
 
   /** Makes the written pages durable (fdatasync), leaving none of them in the page cache. */
